@@ -1,0 +1,54 @@
+# IoT lakehouse: one Makefile for the embedded demo, the tests and (later) the kind cluster.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules --warn-undefined-variables
+
+include versions.env
+
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+EXTRAS ?= --all-extras
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked $(EXTRAS)
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.synced ## Create the virtual environment from the lock file
+
+.PHONY: lock
+lock: | $(UV) ## Re-resolve uv.lock after editing pyproject.toml
+	$(UV) lock
+
+.PHONY: demo
+demo: venv ## Run the whole pipeline on embedded defaults and print the summary
+	$(VENV)/bin/lakehouse demo
+
+.PHONY: test
+test: venv ## Run every test tier this machine can run, from nothing
+	$(PY) -m pytest
+
+.PHONY: lint
+lint: venv ## Ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: bench
+bench: venv ## Benchmark bronze -> silver -> gold against DuckDB (EVENTS=1000000)
+	$(PY) bench/pipeline.py --events $${EVENTS:-1000000}
+
+.PHONY: clean
+clean: ## Remove local state (.lakehouse) and caches; keeps the venv
+	rm -rf .lakehouse .pytest_cache .ruff_cache spark-warehouse

@@ -1,0 +1,79 @@
+"""The IoT event contract shared by the generator, the Spark stages and the ML code.
+
+A raw event is one JSON object per line:
+
+    {"event_id": "3f2a…", "device_id": "dev-0007", "sensor_type": "temperature",
+     "event_ts": "2026-01-05T13:07:00.000Z", "value": 21.73, "unit": "degC", "battery_pct": 87}
+
+``event_id``, ``device_id``, ``event_ts`` and ``value`` are required; ``event_ts`` is ISO 8601 UTC
+with milliseconds and a ``Z`` suffix; ``value`` is a JSON number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "device_id", "event_ts", "value")
+OPTIONAL_FIELDS: tuple[str, ...] = ("sensor_type", "unit", "battery_pct")
+EVENT_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # strftime; millisecond precision is written
+SPARK_TS_PATTERN = "yyyy-MM-dd'T'HH:mm:ss.SSSX"
+
+# Events may be stamped at most this far past the end of the hour they were ingested in.
+FUTURE_TOLERANCE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class SensorType:
+    name: str
+    unit: str
+    min_valid: float  # physically possible range: outside it a reading is impossible
+    max_valid: float
+    baseline: float  # typical level
+    daily_amplitude: float  # peak-to-mean of the daily cycle
+    noise: float  # standard deviation of the measurement noise
+    decimals: int
+
+
+SENSOR_TYPES: dict[str, SensorType] = {
+    s.name: s
+    for s in (
+        SensorType("temperature", "degC", -40.0, 125.0, 21.0, 3.0, 0.25, 2),
+        SensorType("humidity", "pct_rh", 0.0, 100.0, 45.0, 8.0, 1.0, 1),
+        SensorType("pressure", "hPa", 300.0, 1100.0, 1013.0, 1.5, 0.3, 2),
+        SensorType("vibration", "mm_s", 0.0, 50.0, 2.5, 0.8, 0.12, 3),
+        SensorType("co2", "ppm", 0.0, 10000.0, 600.0, 150.0, 12.0, 0),
+    )
+}
+
+
+class BadInput(StrEnum):
+    """Every class of bad input the generator injects. The first six are rejected by silver
+    with the reason code of the same name; the last two are valid events that must neither be
+    duplicated nor lost."""
+
+    MALFORMED_JSON = "malformed_json"
+    MISSING_FIELD = "missing_required_field"
+    WRONG_TYPE = "wrong_type"
+    IMPOSSIBLE_VALUE = "impossible_value"
+    UNKNOWN_DEVICE = "unknown_device"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    DUPLICATE = "duplicate_resend"
+    LATE = "late_event"
+
+
+# Reason codes in the quarantine table, one per rejected bad-input class.
+REASON_CODES: tuple[str, ...] = (
+    BadInput.MALFORMED_JSON.value,
+    BadInput.MISSING_FIELD.value,
+    BadInput.WRONG_TYPE.value,
+    BadInput.IMPOSSIBLE_VALUE.value,
+    BadInput.UNKNOWN_DEVICE.value,
+    BadInput.FUTURE_TIMESTAMP.value,
+)
+
+
+class AnomalyKind(StrEnum):
+    SPIKE = "spike"
+    DRIFT = "drift"
+    STUCK = "stuck"

@@ -1,0 +1,174 @@
+"""All configuration, in one place, from the environment.
+
+No other module reads the environment. Embedded defaults live under ``LAKEHOUSE_HOME``
+(default ``./.lakehouse``): a local warehouse folder, an Iceberg JDBC catalog on SQLite and a
+local MLflow store. The same keys point at S3 and PostgreSQL in the cluster, where the chart
+injects them from one ConfigMap (plain settings) and one Secret (credentials).
+
+| variable                         | default (embedded)                      |
+|----------------------------------|-----------------------------------------|
+| LAKEHOUSE_HOME                   | ./.lakehouse                            |
+| LAKEHOUSE_RAW_URI                | $LAKEHOUSE_HOME/raw   (or s3://bucket/…)|
+| LAKEHOUSE_WAREHOUSE_URI          | $LAKEHOUSE_HOME/warehouse               |
+| LAKEHOUSE_CATALOG_URI            | jdbc:sqlite:$LAKEHOUSE_HOME/catalog.db  |
+| LAKEHOUSE_CATALOG_USER/_PASSWORD | unset                                   |
+| LAKEHOUSE_CATALOG_NAME           | lakehouse                               |
+| LAKEHOUSE_S3_ENDPOINT            | unset (AWS default endpoint)            |
+| AWS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY/AWS_REGION | standard AWS variables   |
+| MLFLOW_TRACKING_URI              | $LAKEHOUSE_HOME/mlruns                  |
+| LAKEHOUSE_SPARK_MASTER           | local[2]                                |
+| LAKEHOUSE_SHUFFLE_PARTITIONS     | 4                                       |
+| LAKEHOUSE_SPARK_DRIVER_MEMORY    | 3g                                      |
+| LAKEHOUSE_SPARK_UI               | false                                   |
+| LAKEHOUSE_JARS_CACHE             | ~/.cache/lakehouse/ivy                  |
+| LAKEHOUSE_SEED                   | 42                                      |
+| LAKEHOUSE_DEVICES / _SITES       | 40 / 4                                  |
+| LAKEHOUSE_READING_SECONDS        | 60  (one reading per device per minute) |
+| LAKEHOUSE_BAD_RATES              | unset: generator defaults; "malformed_json=0.01,…" overrides |
+| LAKEHOUSE_DEMO_START / _DAYS     | 2026-01-05 / 2                          |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+ENV_PREFIX = "LAKEHOUSE_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    raw_uri: str
+    warehouse_uri: str
+    catalog_uri: str
+    catalog_name: str
+    catalog_user: str | None
+    catalog_password: str | None = field(repr=False)
+    s3_endpoint: str | None
+    aws_access_key_id: str | None = field(repr=False)
+    aws_secret_access_key: str | None = field(repr=False)
+    aws_region: str
+    mlflow_tracking_uri: str
+    spark_master: str
+    shuffle_partitions: int
+    spark_driver_memory: str
+    spark_ui: bool
+    jars_cache: Path
+    seed: int
+    devices: int
+    sites: int
+    reading_seconds: int
+    bad_rates: Mapping[str, float]
+    demo_start: date
+    demo_days: int
+
+    @property
+    def uses_s3(self) -> bool:
+        return any(u.startswith(("s3://", "s3a://")) for u in (self.raw_uri, self.warehouse_uri))
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.catalog_uri.startswith("jdbc:postgresql:")
+
+    @property
+    def summary_path(self) -> Path:
+        return self.home / "summary.json"
+
+
+def _opt(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return None if value is None or value.strip() == "" else value.strip()
+
+
+def _str(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _opt(env, name)
+    return default if value is None else value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = _str(env, name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _str(env, name, str(default)).lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def parse_rates(raw: str | None, name: str = ENV_PREFIX + "BAD_RATES") -> dict[str, float]:
+    """Parse ``kind=rate,kind=rate`` into a dict; rates are fractions in [0, 1)."""
+    rates: dict[str, float] = {}
+    if not raw:
+        return rates
+    for item in raw.split(","):
+        kind, sep, value = item.strip().partition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = -1.0
+        if not sep or not kind or not 0.0 <= rate < 1.0:
+            raise SettingsError(f"{name}: expected kind=rate with 0 <= rate < 1, got {item!r}")
+        rates[kind.strip()] = rate
+    return rates
+
+
+def _local_uri(path: Path) -> str:
+    return str(path.resolve())
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    p = ENV_PREFIX
+    home = Path(_str(env, p + "HOME", ".lakehouse")).expanduser().resolve()
+    demo_start_raw = _str(env, p + "DEMO_START", "2026-01-05")
+    try:
+        demo_start = date.fromisoformat(demo_start_raw)
+    except ValueError:
+        raise SettingsError(f"{p}DEMO_START must be YYYY-MM-DD, got {demo_start_raw!r}") from None
+    return Settings(
+        home=home,
+        raw_uri=_str(env, p + "RAW_URI", _local_uri(home / "raw")),
+        warehouse_uri=_str(env, p + "WAREHOUSE_URI", _local_uri(home / "warehouse")),
+        catalog_uri=_str(env, p + "CATALOG_URI", f"jdbc:sqlite:{home / 'catalog.db'}"),
+        catalog_name=_str(env, p + "CATALOG_NAME", "lakehouse"),
+        catalog_user=_opt(env, p + "CATALOG_USER"),
+        catalog_password=_opt(env, p + "CATALOG_PASSWORD"),
+        s3_endpoint=_opt(env, p + "S3_ENDPOINT"),
+        aws_access_key_id=_opt(env, "AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=_opt(env, "AWS_SECRET_ACCESS_KEY"),
+        aws_region=_str(env, "AWS_REGION", "us-east-1"),
+        mlflow_tracking_uri=_str(env, "MLFLOW_TRACKING_URI", (home / "mlruns").as_uri()),
+        spark_master=_str(env, p + "SPARK_MASTER", "local[2]"),
+        shuffle_partitions=_int(env, p + "SHUFFLE_PARTITIONS", 4, minimum=1),
+        spark_driver_memory=_str(env, p + "SPARK_DRIVER_MEMORY", "3g"),
+        spark_ui=_bool(env, p + "SPARK_UI", False),
+        jars_cache=Path(
+            _str(env, p + "JARS_CACHE", str(Path.home() / ".cache" / "lakehouse" / "ivy"))
+        ).expanduser(),
+        seed=_int(env, p + "SEED", 42),
+        devices=_int(env, p + "DEVICES", 40, minimum=1),
+        sites=_int(env, p + "SITES", 4, minimum=1),
+        reading_seconds=_int(env, p + "READING_SECONDS", 60, minimum=1),
+        bad_rates=parse_rates(_opt(env, p + "BAD_RATES")),
+        demo_start=demo_start,
+        demo_days=_int(env, p + "DEMO_DAYS", 2, minimum=1),
+    )

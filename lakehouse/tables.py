@@ -1,0 +1,71 @@
+"""Where every dataset lives, derived from settings: one place for paths and table names.
+
+Python code (generator, deltalake, pyiceberg) addresses object storage as ``s3://``; Spark's
+Hadoop filesystem uses ``s3a://`` for the same objects. ``spark_uri`` converts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakehouse.settings import Settings
+
+GOLD_NAMESPACE = "gold"
+
+
+def join_uri(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def spark_uri(uri: str) -> str:
+    """The Hadoop-filesystem form of a storage URI (``s3://b/k`` -> ``s3a://b/k``)."""
+    return "s3a://" + uri[len("s3://") :] if uri.startswith("s3://") else uri
+
+
+@dataclass(frozen=True)
+class Locations:
+    # Raw zone (written by the generator through lakehouse.storage).
+    raw_events: str
+    raw_ground_truth: str
+    raw_devices: str
+    # Delta tables (path based).
+    bronze_events: str
+    silver_events: str
+    silver_quarantine: str
+    silver_devices: str
+    audit: str
+    # Iceberg (catalog based).
+    iceberg_warehouse: str
+    gold_device_hourly: str
+    gold_site_daily: str
+
+    def delta_tables(self) -> dict[str, str]:
+        return {
+            "bronze.iot_events": self.bronze_events,
+            "silver.iot_events": self.silver_events,
+            "silver.quarantine": self.silver_quarantine,
+            "silver.devices": self.silver_devices,
+            "audit.stage_runs": self.audit,
+        }
+
+    def iceberg_tables(self) -> dict[str, str]:
+        return {"gold.device_hourly": self.gold_device_hourly, "gold.site_daily": self.gold_site_daily}
+
+
+def locations(settings: Settings) -> Locations:
+    raw = settings.raw_uri
+    wh = settings.warehouse_uri
+    catalog = settings.catalog_name
+    return Locations(
+        raw_events=join_uri(raw, "iot_events"),
+        raw_ground_truth=join_uri(raw, "ground_truth", "anomalies"),
+        raw_devices=join_uri(raw, "reference", "devices.jsonl"),
+        bronze_events=join_uri(wh, "bronze", "iot_events"),
+        silver_events=join_uri(wh, "silver", "iot_events"),
+        silver_quarantine=join_uri(wh, "silver", "quarantine"),
+        silver_devices=join_uri(wh, "silver", "devices"),
+        audit=join_uri(wh, "audit", "stage_runs"),
+        iceberg_warehouse=join_uri(wh, "iceberg"),
+        gold_device_hourly=f"{catalog}.{GOLD_NAMESPACE}.device_hourly",
+        gold_site_daily=f"{catalog}.{GOLD_NAMESPACE}.site_daily",
+    )
