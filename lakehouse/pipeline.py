@@ -1,0 +1,92 @@
+"""The one pipeline definition: stages, what runs them, and their order.
+
+Both the embedded runner (``lakehouse run``) and the Airflow DAG are built from ``STAGES``, so
+they can never drift. Each stage names a module with
+
+* ``run_interval(ctx)`` - what the embedded runner calls in-process, and
+* ``main(argv)`` - what a pod or SparkApplication runs: ``python -m <module> --start D --end D``.
+
+ML stages (features, train_anomaly, train_forecast, score, report) join this tuple as
+``kind="python"`` stages of the ``ml`` package, downstream of ``gold``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+StageKind = Literal["python", "spark"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    kind: StageKind  # "spark": SparkApplication in the cluster; "python": a plain pod
+    module: str
+    upstream: tuple[str, ...]
+    description: str
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "ingest",
+        "python",
+        "lakehouse.ingest",
+        (),
+        "Generate the interval's raw sensor events (gzip JSON lines) into the raw zone.",
+    ),
+    Stage(
+        "bronze",
+        "spark",
+        "spark_apps.bronze",
+        ("ingest",),
+        "Land every raw line in Delta with parsed fields, corrupt flag and lineage.",
+    ),
+    Stage(
+        "silver",
+        "spark",
+        "spark_apps.silver",
+        ("bronze",),
+        "Validate, type and de-duplicate into Delta (MERGE); quarantine rejects with reasons.",
+    ),
+    Stage(
+        "gold",
+        "spark",
+        "spark_apps.gold",
+        ("silver",),
+        "Recompute hourly device and daily site metrics in Iceberg for the keys touched.",
+    ),
+)
+
+
+def stage(name: str) -> Stage:
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise KeyError(f"unknown stage {name!r}; stages are {[s.name for s in STAGES]}")
+
+
+def edges(stages: Iterable[Stage] = STAGES) -> set[tuple[str, str]]:
+    return {(up, s.name) for s in stages for up in s.upstream}
+
+
+def topological_order(stages: tuple[Stage, ...] = STAGES) -> list[Stage]:
+    """Stages in an order that respects ``upstream``; fails on unknown names or cycles."""
+    by_name = {s.name: s for s in stages}
+    for s in stages:
+        missing = [u for u in s.upstream if u not in by_name]
+        if missing:
+            raise ValueError(f"stage {s.name!r} depends on unknown stage(s) {missing}")
+    ordered: list[Stage] = []
+    done: set[str] = set()
+    pending = list(stages)
+    while pending:
+        ready = [s for s in pending if set(s.upstream) <= done]
+        if not ready:
+            raise ValueError(f"cycle among stages {[s.name for s in pending]}")
+        for s in ready:
+            ordered.append(s)
+            done.add(s.name)
+            pending.remove(s)
+    return ordered

@@ -1,0 +1,84 @@
+"""Thin Delta Lake I/O shared by the stages: replace a partition, read commit metrics, audit."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from lakehouse.context import StageResult
+
+
+def delta_exists(spark: SparkSession, path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, int]:
+    """Operation metrics of the table's latest commit, as integers."""
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
+    metrics = (row["operationMetrics"] if row else None) or {}
+    return {k: int(v) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
+
+
+def replace_partition(
+    df: DataFrame, path: str, partition_column: str, value: date, partition_by: list[str]
+) -> int:
+    """Atomically replace one partition of a Delta table (creating it if needed) and return
+    the number of rows written, read from the commit itself."""
+    (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"{partition_column} = DATE'{value.isoformat()}'")
+        .partitionBy(*partition_by)
+        .save(path)
+    )
+    return last_commit_metrics(df.sparkSession, path).get("numOutputRows", 0)
+
+
+AUDIT_SCHEMA = T.StructType(
+    [
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("stage", T.StringType(), False),
+        T.StructField("interval_date", T.DateType(), False),
+        T.StructField("reconciled", T.BooleanType(), False),
+        T.StructField("seconds", T.DoubleType(), False),
+        T.StructField("counts", T.MapType(T.StringType(), T.LongType()), False),
+        T.StructField("note", T.StringType(), True),
+        T.StructField("started_at", T.TimestampType(), False),
+        T.StructField("finished_at", T.TimestampType(), False),
+    ]
+)
+
+
+def append_audit(spark: SparkSession, path: str, results: list[StageResult]) -> None:
+    """Append one row per (run, stage, day) to the audit table: an append-only run log."""
+    now = datetime.now(UTC)
+    rows = [
+        (
+            r.run_id,
+            r.stage,
+            r.day,
+            r.reconciled,
+            float(r.seconds),
+            {k: int(v) for k, v in r.counts.items()},
+            r.note or None,
+            r.started_at,
+            now,
+        )
+        for r in results
+    ]
+    spark.createDataFrame(rows, AUDIT_SCHEMA).write.format("delta").mode("append").partitionBy(
+        "stage"
+    ).save(path)
+
+
+def audit_json(result: StageResult) -> str:
+    return json.dumps(
+        {"stage": result.stage, "day": result.day.isoformat(), **result.counts}, sort_keys=True
+    )

@@ -1,0 +1,99 @@
+"""The one SparkSession builder: Delta + Iceberg (JDBC catalog) + S3A, all from settings.
+
+The same configuration is used by the embedded runner, the tests and (as sparkConf) by the
+SparkApplications the cluster submits, so there is one place where Spark is wired.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lakehouse.settings import Settings
+from lakehouse.tables import locations, spark_uri
+from lakehouse.versions import maven_packages
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+EXTENSIONS = ",".join(
+    [
+        "io.delta.sql.DeltaSparkSessionExtension",
+        "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+    ]
+)
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Every Spark setting the lakehouse needs, as plain strings (also usable as sparkConf).
+
+    Credentials are never put here: S3A reads AWS_* and the JDBC catalog reads its password
+    from the environment-backed settings only when they are set.
+    """
+    catalog = f"spark.sql.catalog.{settings.catalog_name}"
+    conf = {
+        "spark.jars.packages": ",".join(
+            maven_packages(s3=settings.uses_s3, postgres=settings.uses_postgres)
+        ),
+        "spark.jars.ivy": str(settings.jars_cache),
+        "spark.sql.extensions": EXTENSIONS,
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        catalog: "org.apache.iceberg.spark.SparkCatalog",
+        f"{catalog}.type": "jdbc",
+        f"{catalog}.uri": settings.catalog_uri,
+        f"{catalog}.warehouse": spark_uri(locations(settings).iceberg_warehouse),
+        f"{catalog}.jdbc.schema-version": "V1",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.default.parallelism": str(settings.shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.ui.enabled": str(settings.spark_ui).lower(),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.memory": settings.spark_driver_memory,
+        # Small machines: keep Delta's log replay and stats collection cheap.
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.databricks.delta.autoCompact.enabled": "false",
+        "spark.databricks.delta.merge.repartitionBeforeWrite.enabled": "true",
+        "spark.sql.sources.partitionOverwriteMode": "static",
+    }
+    if settings.uses_s3:
+        conf.update(
+            {
+                "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+                "spark.hadoop.fs.s3a.aws.credentials.provider": (
+                    "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider"
+                ),
+                "spark.hadoop.fs.s3a.endpoint.region": settings.aws_region,
+                f"{catalog}.io-impl": "org.apache.iceberg.hadoop.HadoopFileIO",
+            }
+        )
+        if settings.s3_endpoint:
+            conf["spark.hadoop.fs.s3a.endpoint"] = settings.s3_endpoint
+            conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+            conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(
+                settings.s3_endpoint.startswith("https://")
+            ).lower()
+    return conf
+
+
+def catalog_credentials_conf(settings: Settings) -> dict[str, str]:
+    """JDBC catalog credentials, kept apart so they are never rendered into manifests."""
+    catalog = f"spark.sql.catalog.{settings.catalog_name}"
+    conf = {}
+    if settings.catalog_user:
+        conf[f"{catalog}.jdbc.user"] = settings.catalog_user
+    if settings.catalog_password:
+        conf[f"{catalog}.jdbc.password"] = settings.catalog_password
+    return conf
+
+
+def build_session(settings: Settings, app_name: str = "lakehouse") -> SparkSession:
+    """Create (or return the running) SparkSession for the lakehouse."""
+    from pyspark.sql import SparkSession
+
+    settings.jars_cache.mkdir(parents=True, exist_ok=True)
+    builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
+    for key, value in {**spark_conf(settings), **catalog_credentials_conf(settings)}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark

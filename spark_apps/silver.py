@@ -1,0 +1,296 @@
+"""Silver: typed, validated, de-duplicated events (Delta, MERGE by event_id), a quarantine
+table holding every rejected line with its reason codes, and the device dimension.
+
+Counts reconcile for every day:
+    bronze rows = silver inserts + already present + duplicates + quarantined
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.context import (
+    StageContext,
+    StageInputError,
+    StageResult,
+    interval_parser,
+    parse_interval,
+    reconcile,
+)
+from lakehouse.events import FUTURE_TOLERANCE_SECONDS, REQUIRED_FIELDS, SPARK_TS_PATTERN, BadInput
+from lakehouse.tables import locations, spark_uri
+from spark_apps.delta_io import delta_exists, replace_partition
+
+STAGE = "silver"
+
+DEVICE_SCHEMA = T.StructType(
+    [
+        T.StructField("device_id", T.StringType(), False),
+        T.StructField("site_id", T.StringType(), False),
+        T.StructField("sensor_type", T.StringType(), False),
+        T.StructField("unit", T.StringType(), False),
+        T.StructField("min_valid", T.DoubleType(), False),
+        T.StructField("max_valid", T.DoubleType(), False),
+    ]
+)
+
+SILVER_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "device_id",
+    "site_id",
+    "sensor_type",
+    "unit",
+    "event_ts",
+    "event_date",
+    "value",
+    "battery_pct",
+    "ingest_date",
+    "source_file",
+    "_run_id",
+    "_ingested_at",
+)
+
+QUARANTINE_COLUMNS: tuple[str, ...] = (
+    "ingest_date",
+    "ingest_hour",
+    "source_file",
+    "raw_line",
+    "reasons",
+    "event_id",
+    "device_id",
+    "_run_id",
+    "_quarantined_at",
+)
+
+
+def _hour_end_limit(tolerance_seconds: int) -> Column:
+    """Latest acceptable event time for a line: end of its ingest hour plus a tolerance."""
+    seconds = (
+        F.unix_timestamp(F.col("ingest_date").cast("timestamp"))
+        + (F.col("ingest_hour") + 1) * 3600
+        + tolerance_seconds
+    )
+    return F.timestamp_seconds(seconds)
+
+
+def transform_validate(
+    bronze: DataFrame, devices: DataFrame, tolerance_seconds: int = FUTURE_TOLERANCE_SECONDS
+) -> DataFrame:
+    """Bronze rows -> typed rows with ``reasons``: an array of reason codes, empty when valid.
+
+    Typing is strict: a value must be a JSON number (``"21.5"`` is a wrong type) and event_ts an
+    ISO 8601 UTC string. The device dimension supplies site, sensor type, unit and valid range.
+    """
+    typed_value = F.from_json(F.col("raw_line"), "value DOUBLE")["value"]
+    event_ts = F.try_to_timestamp(F.col("event_ts"), F.lit(SPARK_TS_PATTERN))
+    dim = devices.select(
+        F.col("device_id"),
+        F.col("site_id"),
+        F.col("sensor_type").alias("dim_sensor_type"),
+        F.col("unit").alias("dim_unit"),
+        F.col("min_valid"),
+        F.col("max_valid"),
+    )
+    joined = bronze.join(F.broadcast(dim), on="device_id", how="left")
+
+    parsed = ~F.col("is_corrupt")
+    known_device = F.col("site_id").isNotNull()
+    value = F.col("typed_value")
+    checks: list[tuple[str, Column]] = [
+        (BadInput.MALFORMED_JSON, F.col("is_corrupt")),
+        (BadInput.MISSING_FIELD, parsed & _any_null(REQUIRED_FIELDS)),
+        (
+            BadInput.WRONG_TYPE,
+            parsed
+            & (
+                (F.col("value").isNotNull() & value.isNull())
+                | (F.col("event_ts").isNotNull() & F.col("typed_ts").isNull())
+            ),
+        ),
+        (
+            BadInput.IMPOSSIBLE_VALUE,
+            parsed
+            & known_device
+            & value.isNotNull()
+            & (F.isnan(value) | (value < F.col("min_valid")) | (value > F.col("max_valid"))),
+        ),
+        (BadInput.UNKNOWN_DEVICE, parsed & F.col("device_id").isNotNull() & ~known_device),
+        (
+            BadInput.FUTURE_TIMESTAMP,
+            F.col("typed_ts").isNotNull() & (F.col("typed_ts") > _hour_end_limit(tolerance_seconds)),
+        ),
+    ]
+    reasons = F.array_compact(
+        F.array(*[F.when(cond, F.lit(code.value)) for code, cond in checks])
+    )
+    return (
+        joined.withColumn("typed_value", typed_value)
+        .withColumn("typed_ts", event_ts)
+        .withColumn("reasons", reasons)
+    )
+
+
+def _any_null(names: Sequence[str]) -> Column:
+    cond = F.lit(False)
+    for name in names:
+        cond = cond | F.col(name).isNull()
+    return cond
+
+
+def transform_silver(validated: DataFrame) -> DataFrame:
+    """Valid rows -> one silver row per event_id (the first delivered copy wins)."""
+    first_copy = Window.partitionBy("event_id").orderBy("ingest_hour", "source_file", "raw_line")
+    return (
+        validated.filter(F.size("reasons") == 0)
+        .withColumn("_copy", F.row_number().over(first_copy))
+        .filter(F.col("_copy") == 1)
+        .select(
+            F.col("event_id"),
+            F.col("device_id"),
+            F.col("site_id"),
+            F.col("dim_sensor_type").alias("sensor_type"),
+            F.col("dim_unit").alias("unit"),
+            F.col("typed_ts").alias("event_ts"),
+            F.to_date(F.col("typed_ts")).alias("event_date"),
+            F.col("typed_value").alias("value"),
+            F.col("battery_pct").try_cast("int").alias("battery_pct"),
+            F.col("ingest_date"),
+            F.col("source_file"),
+            F.col("_run_id"),
+            F.col("_ingested_at"),
+        )
+    )
+
+
+def transform_quarantine(validated: DataFrame, run_id: str, at: datetime) -> DataFrame:
+    """Rejected rows, each with every reason that applies."""
+    return validated.filter(F.size("reasons") > 0).select(
+        F.col("ingest_date"),
+        F.col("ingest_hour"),
+        F.col("source_file"),
+        F.col("raw_line"),
+        F.col("reasons"),
+        F.col("event_id"),
+        F.col("device_id"),
+        F.lit(run_id).alias("_run_id"),
+        F.lit(at).cast("timestamp").alias("_quarantined_at"),
+    )
+
+
+def read_devices(spark: SparkSession, registry_uri: str) -> DataFrame:
+    try:
+        return spark.read.schema(DEVICE_SCHEMA).json(spark_uri(registry_uri))
+    except Exception as err:  # AnalysisException for a missing path
+        raise StageInputError(
+            f"silver: device registry not readable at {registry_uri}: {err}"
+        ) from None
+
+
+def merge_into_silver(spark: SparkSession, path: str, batch: DataFrame) -> int:
+    """Insert events whose event_id is not yet in silver; returns the number inserted."""
+    from delta.tables import DeltaTable
+
+    (
+        DeltaTable.createIfNotExists(spark)
+        .location(path)
+        .addColumns(batch.schema)
+        .partitionedBy("event_date")
+        .execute()
+    )
+    metrics = (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(batch.alias("s"), "t.event_date = s.event_date AND t.event_id = s.event_id")
+        .whenNotMatchedInsertAll()
+        .execute()
+        .first()
+    )
+    return int(metrics["num_inserted_rows"]) if metrics else 0
+
+
+def count_already_present(spark: SparkSession, path: str, batch: DataFrame) -> int:
+    if not delta_exists(spark, path):
+        return 0
+    existing = spark.read.format("delta").load(path).select("event_date", "event_id")
+    return batch.join(existing, on=["event_date", "event_id"], how="left_semi").count()
+
+
+def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
+    started = time.monotonic()
+    loc = locations(ctx.settings)
+    result = StageResult(STAGE, day, ctx.run_id)
+    bronze_path = spark_uri(loc.bronze_events)
+    if not delta_exists(spark, bronze_path):
+        raise StageInputError(f"silver {day}: no bronze table at {bronze_path}; run bronze first")
+    bronze = (
+        spark.read.format("delta").load(bronze_path).filter(F.col("ingest_date") == F.lit(day))
+    )
+    devices = read_devices(spark, loc.raw_devices).persist()
+    devices.write.format("delta").mode("overwrite").save(spark_uri(loc.silver_devices))
+
+    validated = transform_validate(bronze, devices).persist()
+    try:
+        bronze_rows = validated.count()
+        if bronze_rows == 0:
+            raise StageInputError(f"silver {day}: bronze has no rows for ingest_date={day}")
+        quarantined = replace_partition(
+            transform_quarantine(validated, ctx.run_id, datetime.now(UTC)),
+            spark_uri(loc.silver_quarantine),
+            "ingest_date",
+            day,
+            ["ingest_date"],
+        )
+        valid_rows = validated.filter(F.size("reasons") == 0).count()
+        batch = transform_silver(validated).persist()
+        unique_rows = batch.count()
+        silver_path = spark_uri(loc.silver_events)
+        already_present = count_already_present(spark, silver_path, batch)
+        inserted = merge_into_silver(spark, silver_path, batch)
+        batch.unpersist()
+    finally:
+        validated.unpersist()
+        devices.unpersist()
+    result.counts = {
+        "bronze_rows": bronze_rows,
+        "inserted": inserted,
+        "already_present": already_present,
+        "duplicates": valid_rows - unique_rows,
+        "quarantined": quarantined,
+    }
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _checks(result: StageResult) -> None:
+    c = result.counts
+    reconcile(
+        STAGE,
+        result.day,
+        "bronze rows = inserted + already present + duplicates + quarantined",
+        c["bronze_rows"],
+        c["inserted"] + c["already_present"] + c["duplicates"] + c["quarantined"],
+    )
+
+
+def run_interval(ctx: StageContext) -> list[StageResult]:
+    from spark_apps.stage_runner import run_stage_days
+
+    return run_stage_days(ctx, STAGE, run_day, checks=_checks)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from spark_apps.stage_runner import entrypoint
+
+    args = parse_interval(interval_parser(__doc__.splitlines()[0]), argv)
+    return entrypoint(STAGE, args, run_interval)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
