@@ -63,12 +63,12 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
-def interval_parser(description: str) -> argparse.ArgumentParser:
+def interval_parser(description: str, add_help: bool = True) -> argparse.ArgumentParser:
     """``--start`` (inclusive) and ``--end`` (exclusive) dates, as every stage entrypoint takes.
 
     Airflow passes its data interval as ISO timestamps; only the date part is used.
     """
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(description=description, add_help=add_help)
     parser.add_argument("--start", required=True, type=_iso_date, help="first day, YYYY-MM-DD")
     parser.add_argument(
         "--end", type=_iso_date, help="day after the last one (default: start + 1 day)"
@@ -77,7 +77,9 @@ def interval_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_interval(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_interval(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.end is None:
         args.end = args.start + timedelta(days=1)

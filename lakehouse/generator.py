@@ -38,10 +38,12 @@ Reconciliation of one batch (``DayBatch``)::
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from types import MappingProxyType
@@ -99,17 +101,19 @@ class GeneratorConfig:
     ``bad_rates`` are fractions of a day's clean events (keys: ``BadInput``; plain strings equal
     to a ``BadInput`` value are accepted); missing keys take ``DEFAULT_BAD_RATES``. A rate above
     zero always injects at least one line of its class. Anomaly rates are expected counts per
-    device per day (Poisson); the defaults label roughly 3 % of readings.
+    device per day (Poisson); the defaults label 2-3 % of readings.
     """
 
     seed: int = 42
     devices: int = 40
     sites: int = 4
     reading_seconds: int = 60
-    bad_rates: Mapping[BadInput, float] = field(default_factory=lambda: DEFAULT_BAD_RATES)
+    bad_rates: Mapping[BadInput, float] = field(
+        default_factory=lambda: DEFAULT_BAD_RATES, hash=False
+    )
     spikes_per_device_day: float = 3.0
-    drifts_per_device_day: float = 0.1
-    stucks_per_device_day: float = 0.3
+    drifts_per_device_day: float = 0.12
+    stucks_per_device_day: float = 0.35
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -124,7 +128,9 @@ class GeneratorConfig:
                 kind = BadInput(key)
             except ValueError:
                 known = ", ".join(b.value for b in BadInput)
-                raise ValueError(f"unknown bad input kind {key!r} in bad_rates (known: {known})")
+                raise ValueError(
+                    f"unknown bad input kind {key!r} in bad_rates (known: {known})"
+                ) from None
             rate = float(value)
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"bad_rates[{kind.value!r}] must be in [0, 1), got {value!r}")
@@ -316,9 +322,7 @@ def _device_day(
 
 def _clean_day(cfg: GeneratorConfig, fleet: list[Device], day: date) -> _CleanDay:
     parts = [_device_day(cfg, d, day) for d in fleet]
-    dev = np.concatenate(
-        [np.full(len(p[0]), d.index, dtype=np.int64) for d, p in zip(fleet, parts)]
-    )
+    dev = np.concatenate([np.full(len(p[0]), i, dtype=np.int64) for i, p in enumerate(parts)])
     ts_ms = np.concatenate([p[0] for p in parts])
     order = np.lexsort((dev, ts_ms))
     return _CleanDay(
@@ -334,47 +338,55 @@ def _clean_day(cfg: GeneratorConfig, fleet: list[Device], day: date) -> _CleanDa
 # --------------------------------------------------------------------------- rendering
 
 
-def _event_id(seed: int, device_id: str, event_ts: str) -> str:
-    return hashlib.blake2b(f"{seed}|{device_id}|{event_ts}".encode(), digest_size=16).hexdigest()
-
-
 def _format_ts(day: date, ts_ms: np.ndarray) -> list[str]:
     stamps = np.datetime64(day.isoformat(), "ms") + ts_ms.astype("timedelta64[ms]")
     return [s + "Z" for s in np.datetime_as_string(stamps, unit="ms").tolist()]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Rendered:
-    """Text fields of some readings of one day (parallel lists)."""
+    """Text of some readings of one day, as parallel lists (position j <-> reading idx[j])."""
 
+    dev: list[int]
     event_id: list[str]
     event_ts: list[str]
     value: list[str]  # JSON number text
+    battery: list[int]
     line: list[str]
 
 
 def _render(
     cfg: GeneratorConfig, fleet: list[Device], day: _CleanDay, idx: np.ndarray
 ) -> _Rendered:
-    seed = cfg.seed
+    """The clean JSON line of each reading in ``idx``.
+
+    ``event_id`` is the 16-byte BLAKE2b hex digest of ``"{seed}|{device_id}|{event_ts}"``.
+    Lines are spelled exactly as ``json.dumps`` would (", " and ": " separators), with
+    ``value`` printed to the sensor's decimals.
+    """
     ts_list = _format_ts(day.day, day.ts_ms[idx])
     devs = day.dev[idx].tolist()
     values = day.value[idx].tolist()
     batteries = day.battery[idx].tolist()
+    per_device = [
+        (
+            f"{cfg.seed}|{d.device_id}|",
+            f'", "device_id": "{d.device_id}", "sensor_type": "{d.sensor.name}", "event_ts": "',
+            f".{d.sensor.decimals}f",
+            f', "unit": "{d.sensor.unit}", "battery_pct": ',
+        )
+        for d in fleet
+    ]
+    blake = hashlib.blake2b
     ids, texts, lines = [], [], []
-    for d, ts, v, b in zip(devs, ts_list, values, batteries):
-        device = fleet[d]
-        did = device.device_id
-        sensor = device.sensor
-        eid = _event_id(seed, did, ts)
-        text = f"{v:.{sensor.decimals}f}"
+    for d, ts, v, b in zip(devs, ts_list, values, batteries, strict=True):
+        key, head, spec, tail = per_device[d]
+        eid = blake((key + ts).encode(), digest_size=16).hexdigest()
+        text = format(v, spec)
         ids.append(eid)
         texts.append(text)
-        lines.append(
-            f'{{"event_id": "{eid}", "device_id": "{did}", "sensor_type": "{sensor.name}", '
-            f'"event_ts": "{ts}", "value": {text}, "unit": "{sensor.unit}", "battery_pct": {b}}}'
-        )
-    return _Rendered(ids, ts_list, texts, lines)
+        lines.append(f'{{"event_id": "{eid}{head}{ts}", "value": {text}{tail}{b}}}')
+    return _Rendered(devs, ids, ts_list, texts, batteries, lines)
 
 
 def _dumps(fields: list[tuple[str, str]]) -> str:
@@ -382,8 +394,8 @@ def _dumps(fields: list[tuple[str, str]]) -> str:
     return "{" + ", ".join(f'"{k}": {v}' for k, v in fields) + "}"
 
 
-def _event_fields(fleet: list[Device], day: _CleanDay, i: int, r: _Rendered, j: int):
-    device = fleet[int(day.dev[i])]
+def _fields(fleet: list[Device], r: _Rendered, j: int) -> list[tuple[str, str]]:
+    device = fleet[r.dev[j]]
     return [
         ("event_id", f'"{r.event_id[j]}"'),
         ("device_id", f'"{device.device_id}"'),
@@ -391,22 +403,32 @@ def _event_fields(fleet: list[Device], day: _CleanDay, i: int, r: _Rendered, j: 
         ("event_ts", f'"{r.event_ts[j]}"'),
         ("value", r.value[j]),
         ("unit", f'"{device.sensor.unit}"'),
-        ("battery_pct", str(int(day.battery[i]))),
+        ("battery_pct", str(r.battery[j])),
     ]
 
 
-def _event_dict(fleet: list[Device], day: _CleanDay, i: int, r: _Rendered, j: int) -> dict:
-    device = fleet[int(day.dev[i])]
-    text = r.value[j]
-    return {
-        "event_id": r.event_id[j],
-        "device_id": device.device_id,
-        "sensor_type": device.sensor.name,
-        "event_ts": r.event_ts[j],
-        "value": float(text) if device.sensor.decimals else int(text),
-        "unit": device.sensor.unit,
-        "battery_pct": int(day.battery[i]),
-    }
+def _dicts(fleet: list[Device], r: _Rendered, positions: list[int]) -> list[dict]:
+    """The parsed form of the clean lines at ``positions`` (what json.loads would return)."""
+    meta = [
+        (d.device_id, d.sensor.name, d.sensor.unit, float if d.sensor.decimals else int)
+        for d in fleet
+    ]
+    ids, stamps, texts, devs, batteries = r.event_id, r.event_ts, r.value, r.dev, r.battery
+    out = []
+    for j in positions:
+        device_id, sensor_type, unit, number = meta[devs[j]]
+        out.append(
+            {
+                "event_id": ids[j],
+                "device_id": device_id,
+                "sensor_type": sensor_type,
+                "event_ts": stamps[j],
+                "value": number(texts[j]),
+                "unit": unit,
+                "battery_pct": batteries[j],
+            }
+        )
+    return out
 
 
 def _mutate(
@@ -462,37 +484,39 @@ def _count(rate: float, n: int) -> int:
 
 @dataclass(frozen=True)
 class _Plan:
+    """Which of a day's readings are withheld as late and which become bad lines."""
+
     clean: _CleanDay
-    late: np.ndarray  # indices withheld from this day, delivered with the next
+    late: np.ndarray  # sorted indices withheld from this day, delivered with the next
     rejected: dict[int, BadInput]  # index -> class of the bad line replacing it
 
     def delivered_clean(self) -> np.ndarray:
-        """Indices delivered clean with this day (not late, not mutated)."""
+        """Sorted indices delivered clean with this day (not late, not mutated)."""
         keep = np.ones(len(self.clean), dtype=bool)
         keep[self.late] = False
-        keep[list(self.rejected)] = False
+        keep[np.fromiter(self.rejected, dtype=np.int64, count=len(self.rejected))] = False
         return np.flatnonzero(keep)
 
 
 def _plan(cfg: GeneratorConfig, fleet: list[Device], day: date) -> _Plan:
     clean = _clean_day(cfg, fleet, day)
     n = len(clean)
-    candidates = np.flatnonzero(clean.kind == 0)
+    available = clean.kind == 0  # anomaly-labelled readings are never withheld or mutated
     n_late = _count(cfg.bad_rates[BadInput.LATE], n)
     counts = [_count(cfg.bad_rates[k], n) for k in REJECTED]
-    if n_late + sum(counts) > len(candidates):
+    if n_late + sum(counts) > int(available.sum()):
         raise ValueError(
             f"{day}: {n_late + sum(counts)} late/bad events requested but only "
-            f"{len(candidates)} normal readings; lower bad_rates or add devices"
+            f"{int(available.sum())} normal readings; lower bad_rates or add devices"
         )
     late_rng = _rng(cfg, day.toordinal(), 0, _P_LATE)
-    late = np.sort(late_rng.choice(candidates, n_late, replace=False))
-    remaining = np.setdiff1d(candidates, late)
+    late = np.sort(late_rng.choice(np.flatnonzero(available), n_late, replace=False))
+    available[late] = False
     reject_rng = _rng(cfg, day.toordinal(), 0, _P_REJECT)
-    picked = reject_rng.choice(remaining, sum(counts), replace=False).tolist()
+    picked = reject_rng.choice(np.flatnonzero(available), sum(counts), replace=False).tolist()
     rejected: dict[int, BadInput] = {}
     pos = 0
-    for kind, k in zip(REJECTED, counts):
+    for kind, k in zip(REJECTED, counts, strict=True):
         for i in picked[pos : pos + k]:
             rejected[int(i)] = kind
         pos += k
@@ -508,8 +532,8 @@ class DayBatch:
 
     ``files``: hour (0..23) -> lines in file order. ``ground_truth``: labelled anomalies of the
     day, ``{event_id, device_id, event_ts, kind}``. ``valid_events``: the valid events this
-    batch delivers, one dict (the raw JSON fields) per event_id, sorted by (event_ts,
-    device_id): D's clean events, D-1's late arrivals and D-1's re-sent events.
+    batch delivers, one dict (the raw JSON fields) per event_id: D-1's late arrivals and
+    re-sent events first, then D's clean events, each part in (event_ts, device) order.
     ``injected``: lines per ``BadInput`` value delivered in this batch (``late_event`` counts
     arrivals from D-1; ``duplicate_resend`` every re-sent copy). ``withheld_late``: D's events
     held back for D+1. ``cross_interval_resends``: copies of D-1 lines in this batch.
@@ -539,8 +563,38 @@ class DayBatch:
         }
 
 
+def _merge(base: list[str], inserts: list[tuple[int, int, str]]) -> list[str]:
+    """``base`` with each (slot, seq, line) inserted before base line ``slot``."""
+    out: list[str] = []
+    done = 0
+    for slot, _, line in sorted(inserts):
+        out.extend(base[done:slot])
+        out.append(line)
+        done = max(done, slot)
+    out.extend(base[done:])
+    return out
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a day allocates ~10 objects per event, none cyclic,
+    and repeated full collections over them would cost more than the work itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def generate_day(cfg: GeneratorConfig, day: date) -> DayBatch:
     """Day ``day``'s batch (pure: no I/O, no clock)."""
+    with _no_gc():
+        return _generate_day(cfg, day)
+
+
+def _generate_day(cfg: GeneratorConfig, day: date) -> DayBatch:
     fleet = device_registry(cfg)
     plan = _plan(cfg, fleet, day)
     prev = _plan(cfg, fleet, day - timedelta(days=1))
@@ -548,43 +602,50 @@ def generate_day(cfg: GeneratorConfig, day: date) -> DayBatch:
     ordinal = day.toordinal()
     rendered = _render(cfg, fleet, clean, np.arange(len(clean)))
 
-    # Base delivery: D's events in the hour of their timestamp, bad lines in place of clean ones.
-    hour_of = (clean.ts_ms // HOUR_MS).tolist()
-    late_set = set(plan.late.tolist())
+    # Bad lines replace their clean event in place.
+    lines = list(rendered.line)
     content_rng = _rng(cfg, ordinal, 0, _P_CONTENT)
-    base: list[list[str]] = [[] for _ in range(HOURS)]
-    where: dict[int, tuple[int, int]] = {}  # index -> (hour, position in base)
-    for i, line in enumerate(rendered.line):
-        if i in late_set:
-            continue
-        kind = plan.rejected.get(i)
-        if kind is not None:
-            sensor = fleet[int(clean.dev[i])].sensor
-            fields = _event_fields(fleet, clean, i, rendered, i)
-            line = _mutate(kind, fields, day, int(clean.ts_ms[i]), sensor, cfg, content_rng)
-        h = hour_of[i]
-        where[i] = (h, len(base[h]))
-        base[h].append(line)
+    for i in sorted(plan.rejected):
+        sensor = fleet[rendered.dev[i]].sensor
+        fields = _fields(fleet, rendered, i)
+        ts_ms = int(clean.ts_ms[i])
+        lines[i] = _mutate(plan.rejected[i], fields, day, ts_ms, sensor, cfg, content_rng)
 
-    # Insertions: (hour, position key, line); ties keep base lines first, then insertion order.
-    inserts: list[tuple[int, float, str]] = []
+    # Base delivery: D's events (minus the late sample) in the hour of their timestamp.
+    keep = np.ones(len(clean), dtype=bool)
+    keep[plan.late] = False
+    kept = np.flatnonzero(keep)
+    kept_hour = clean.ts_ms[kept] // HOUR_MS
+    bounds = np.searchsorted(kept_hour, np.arange(HOURS + 1)).tolist()
+    base = [[lines[i] for i in kept[bounds[h] : bounds[h + 1]].tolist()] for h in range(HOURS)]
+
+    # Insertions per hour: (slot = before which base line, sequence, line).
+    inserts: list[list[tuple[int, int, str]]] = [[] for _ in range(HOURS)]
+    seq = 0
+
+    def insert(hour: int, slot: int, line: str) -> None:
+        nonlocal seq
+        seq += 1
+        inserts[hour].append((slot, seq, line))
+
     place_rng = _rng(cfg, ordinal, 0, _P_PLACE)
-
     prev_late = _render(cfg, fleet, prev.clean, prev.late)
     for line in prev_late.line:
         h = int(place_rng.integers(0, LATE_HOURS))
-        inserts.append((h, float(place_rng.uniform(0, len(base[h]) + 1)), line))
+        insert(h, int(place_rng.integers(0, len(base[h]) + 1)), line)
 
     n_dup = _count(cfg.bad_rates[BadInput.DUPLICATE], len(clean))
     n_cross = max(1, n_dup // 10) if n_dup >= 2 else 0
     delivered = plan.delivered_clean()
     dup_rng = _rng(cfg, ordinal, 0, _P_DUPLICATE)
-    sources = np.sort(dup_rng.choice(delivered, min(n_dup - n_cross, len(delivered)), False))
-    for i in sources.tolist():
-        h_src, pos_src = where[i]
+    n_in_day = min(n_dup - n_cross, len(delivered))
+    sources = np.sort(dup_rng.choice(delivered, n_in_day, replace=False))
+    at = np.searchsorted(kept, sources)
+    for i, k in zip(sources.tolist(), at.tolist(), strict=True):
+        h_src = int(kept_hour[k])
         h = min(HOURS - 1, h_src + int(dup_rng.integers(0, 3)))
-        lo = pos_src if h == h_src else 0
-        inserts.append((h, float(dup_rng.uniform(lo, len(base[h]) + 1)), rendered.line[i]))
+        lo = k - bounds[h_src] + 1 if h == h_src else 0  # after the original
+        insert(h, int(dup_rng.integers(lo, len(base[h]) + 1)), rendered.line[i])
 
     resend_rng = _rng(cfg, ordinal, 0, _P_RESEND)
     prev_pool = prev.delivered_clean()
@@ -592,32 +653,24 @@ def generate_day(cfg: GeneratorConfig, day: date) -> DayBatch:
     resent = _render(cfg, fleet, prev.clean, resent_idx)
     for line in resent.line:
         h = int(resend_rng.integers(0, HOURS))
-        inserts.append((h, float(resend_rng.uniform(0, len(base[h]) + 1)), line))
+        insert(h, int(resend_rng.integers(0, len(base[h]) + 1)), line)
 
-    keyed: list[list[tuple[float, int, str]]] = [
-        [(float(p), 0, line) for p, line in enumerate(lines)] for lines in base
-    ]
-    for seq, (h, pos, line) in enumerate(inserts, start=1):
-        keyed[h].append((pos, seq, line))
-    files = {h: [line for _, _, line in sorted(items)] for h, items in enumerate(keyed)}
+    files = {h: _merge(base[h], inserts[h]) for h in range(HOURS)}
 
-    # Valid events: D's clean deliveries, D-1's late arrivals and D-1's re-sent events.
-    valid = [_event_dict(fleet, clean, i, rendered, i) for i in delivered.tolist()]
-    for plan_day, idx, r in ((prev, prev.late, prev_late), (prev, resent_idx, resent)):
-        valid.extend(
-            _event_dict(fleet, plan_day.clean, i, r, j) for j, i in enumerate(idx.tolist())
-        )
-    valid.sort(key=lambda e: (e["event_ts"], e["device_id"]))
+    # Valid events: D-1's late arrivals and re-sent events, then D's clean deliveries.
+    earlier = _dicts(fleet, prev_late, list(range(len(prev.late))))
+    earlier += _dicts(fleet, resent, list(range(len(resent_idx))))
+    earlier.sort(key=lambda e: (e["event_ts"], e["device_id"]))
+    valid = earlier + _dicts(fleet, rendered, delivered.tolist())
 
-    labelled = np.flatnonzero(clean.kind > 0).tolist()
     ground_truth = [
         {
             "event_id": rendered.event_id[i],
-            "device_id": fleet[int(clean.dev[i])].device_id,
+            "device_id": fleet[rendered.dev[i]].device_id,
             "event_ts": rendered.event_ts[i],
             "kind": _KINDS[int(clean.kind[i]) - 1].value,
         }
-        for i in labelled
+        for i in np.flatnonzero(clean.kind > 0).tolist()
     ]
 
     injected = {b.value: 0 for b in BadInput}
@@ -658,7 +711,7 @@ def ground_truth_uri(settings: Settings, day: date) -> str:
 
 def _gzip_lines(lines: list[str]) -> bytes:
     text = "".join(line + "\n" for line in lines)
-    return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
+    return gzip.compress(text.encode("utf-8"), compresslevel=3, mtime=0)
 
 
 def write_day(

@@ -17,6 +17,7 @@ Hadoop convention Spark follows too) and are never listed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import PurePosixPath
@@ -90,10 +91,8 @@ def write_bytes(settings: Settings, uri: str, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 

@@ -28,6 +28,7 @@ class Locations:
     raw_events: str
     raw_ground_truth: str
     raw_devices: str
+    raw_manifests: str
     # Delta tables (path based).
     bronze_events: str
     silver_events: str
@@ -49,7 +50,10 @@ class Locations:
         }
 
     def iceberg_tables(self) -> dict[str, str]:
-        return {"gold.device_hourly": self.gold_device_hourly, "gold.site_daily": self.gold_site_daily}
+        return {
+            "gold.device_hourly": self.gold_device_hourly,
+            "gold.site_daily": self.gold_site_daily,
+        }
 
 
 def locations(settings: Settings) -> Locations:
@@ -60,6 +64,7 @@ def locations(settings: Settings) -> Locations:
         raw_events=join_uri(raw, "iot_events"),
         raw_ground_truth=join_uri(raw, "ground_truth", "anomalies"),
         raw_devices=join_uri(raw, "reference", "devices.jsonl"),
+        raw_manifests=join_uri(raw, "_manifests", "iot_events"),
         bronze_events=join_uri(wh, "bronze", "iot_events"),
         silver_events=join_uri(wh, "silver", "iot_events"),
         silver_quarantine=join_uri(wh, "silver", "quarantine"),

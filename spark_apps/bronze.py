@@ -24,6 +24,7 @@ from lakehouse.context import (
     reconcile,
 )
 from lakehouse.events import OPTIONAL_FIELDS, REQUIRED_FIELDS
+from lakehouse.manifest import read_manifest
 from lakehouse.tables import join_uri, locations, spark_uri
 from spark_apps.delta_io import replace_partition
 
@@ -100,6 +101,9 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
         bronze, spark_uri(loc.bronze_events), "ingest_date", day, ["ingest_date"]
     )
     result.counts = {"raw_lines": raw_lines, "bronze_rows": written}
+    manifest = read_manifest(ctx.settings, day)
+    if manifest is not None:
+        result.counts["manifest_lines"] = int(manifest["lines"])
     result.seconds = time.monotonic() - started
     return result
 
@@ -111,10 +115,16 @@ def run_interval(ctx: StageContext) -> list[StageResult]:
 
 
 def _checks(result: StageResult) -> None:
-    reconcile(
-        STAGE, result.day, "raw lines = bronze rows",
-        result.counts["raw_lines"], result.counts["bronze_rows"],
-    )
+    c = result.counts
+    if "manifest_lines" in c:
+        reconcile(
+            STAGE,
+            result.day,
+            "lines ingested (manifest) = raw lines read",
+            c["manifest_lines"],
+            c["raw_lines"],
+        )
+    reconcile(STAGE, result.day, "raw lines read = bronze rows", c["raw_lines"], c["bronze_rows"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

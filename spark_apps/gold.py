@@ -52,26 +52,30 @@ def transform_device_hourly(silver: DataFrame, touched: DataFrame) -> DataFrame:
     rows = silver.withColumn("hour_start", F.date_trunc("hour", F.col("event_ts"))).join(
         touched, on=["device_id", "hour_start"], how="left_semi"
     )
-    return rows.groupBy("device_id", "site_id", "sensor_type", "unit", "hour_start").agg(
-        F.count(F.lit(1)).alias("events"),
-        F.min("value").alias("min_value"),
-        F.max("value").alias("max_value"),
-        F.avg("value").alias("mean_value"),
-        F.stddev_samp("value").alias("stddev_value"),
-        F.percentile(F.col("value"), F.lit(0.95)).alias("p95_value"),
-    ).select(
-        "device_id",
-        "site_id",
-        "sensor_type",
-        "unit",
-        "hour_start",
-        F.to_date("hour_start").alias("event_date"),
-        "events",
-        "min_value",
-        "max_value",
-        "mean_value",
-        "stddev_value",
-        "p95_value",
+    return (
+        rows.groupBy("device_id", "site_id", "sensor_type", "unit", "hour_start")
+        .agg(
+            F.count(F.lit(1)).alias("events"),
+            F.min("value").alias("min_value"),
+            F.max("value").alias("max_value"),
+            F.avg("value").alias("mean_value"),
+            F.stddev_samp("value").alias("stddev_value"),
+            F.percentile(F.col("value"), F.lit(0.95)).alias("p95_value"),
+        )
+        .select(
+            "device_id",
+            "site_id",
+            "sensor_type",
+            "unit",
+            "hour_start",
+            F.to_date("hour_start").alias("event_date"),
+            "events",
+            "min_value",
+            "max_value",
+            "mean_value",
+            "stddev_value",
+            "p95_value",
+        )
     )
 
 
@@ -122,7 +126,9 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
     silver = spark.read.format("delta").load(silver_path)
     new_rows = silver.filter(F.col("ingest_date") == F.lit(day))
     touched = transform_touched_hours(new_rows).persist()
-    dates = [r["d"] for r in touched.select(F.to_date("hour_start").alias("d")).distinct().collect()]
+    dates = [
+        r["d"] for r in touched.select(F.to_date("hour_start").alias("d")).distinct().collect()
+    ]
     # Prune silver to the dates the touched keys live in before recomputing them.
     silver_dates = silver.filter(F.col("event_date").isin(dates)) if dates else silver.limit(0)
 
@@ -158,8 +164,11 @@ def run_interval(ctx: StageContext) -> list[StageResult]:
 def _checks(result: StageResult) -> None:
     c = result.counts
     reconcile(
-        STAGE, result.day, "touched device-hours = device_hourly rows recomputed",
-        c["touched_device_hours"], c["device_hourly_rows"],
+        STAGE,
+        result.day,
+        "touched device-hours = device_hourly rows recomputed",
+        c["touched_device_hours"],
+        c["device_hourly_rows"],
     )
 
 

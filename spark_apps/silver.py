@@ -124,12 +124,11 @@ def transform_validate(
         (BadInput.UNKNOWN_DEVICE, parsed & F.col("device_id").isNotNull() & ~known_device),
         (
             BadInput.FUTURE_TIMESTAMP,
-            F.col("typed_ts").isNotNull() & (F.col("typed_ts") > _hour_end_limit(tolerance_seconds)),
+            F.col("typed_ts").isNotNull()
+            & (F.col("typed_ts") > _hour_end_limit(tolerance_seconds)),
         ),
     ]
-    reasons = F.array_compact(
-        F.array(*[F.when(cond, F.lit(code.value)) for code, cond in checks])
-    )
+    reasons = F.array_compact(F.array(*[F.when(cond, F.lit(code.value)) for code, cond in checks]))
     return (
         joined.withColumn("typed_value", typed_value)
         .withColumn("typed_ts", event_ts)
@@ -229,9 +228,7 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
     bronze_path = spark_uri(loc.bronze_events)
     if not delta_exists(spark, bronze_path):
         raise StageInputError(f"silver {day}: no bronze table at {bronze_path}; run bronze first")
-    bronze = (
-        spark.read.format("delta").load(bronze_path).filter(F.col("ingest_date") == F.lit(day))
-    )
+    bronze = spark.read.format("delta").load(bronze_path).filter(F.col("ingest_date") == F.lit(day))
     devices = read_devices(spark, loc.raw_devices).persist()
     devices.write.format("delta").mode("overwrite").save(spark_uri(loc.silver_devices))
 

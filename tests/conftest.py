@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from lakehouse.settings import Settings, load_settings
+
+# PySpark turns timestamps into naive local datetimes; make "local" mean UTC everywhere.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 @pytest.fixture(scope="session")

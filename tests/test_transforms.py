@@ -76,10 +76,15 @@ def test_bronze_keeps_every_line_with_text_fields_and_lineage(spark):
     assert tuple(bronze_of(spark, lines).columns) == BRONZE_COLUMNS
     good = rows[event()]
     assert (good["is_corrupt"], good["event_id"], good["value"], good["battery_pct"]) == (
-        False, "e1", "21.5", "90",
+        False,
+        "e1",
+        "21.5",
+        "90",
     )
     assert (good["_run_id"], good["source_file"], good["ingest_hour"]) == (
-        RUN, "raw/part-00000.jsonl.gz", 10,
+        RUN,
+        "raw/part-00000.jsonl.gz",
+        10,
     )
     assert rows["{not json"]["is_corrupt"] is True
     assert rows["[1, 2]"]["is_corrupt"] is True  # valid JSON, but not an event object
@@ -201,13 +206,14 @@ def test_gold_recomputes_only_touched_hours_from_all_their_rows(spark):
         ],
     )
     touched = transform_touched_hours(silver.filter(F.col("ingest_date") == F.lit(new)))
-    rows = {
-        r["device_id"]: r for r in transform_device_hourly(silver, touched).collect()
-    }
+    rows = {r["device_id"]: r for r in transform_device_hourly(silver, touched).collect()}
     assert sorted(rows) == ["d1", "d2"]
     d1 = rows["d1"]
     assert (d1["hour_start"], d1["events"], d1["min_value"], d1["max_value"]) == (
-        datetime(2026, 1, 5, 10), 3, 1.0, 6.0,
+        datetime(2026, 1, 5, 10),
+        3,
+        1.0,
+        6.0,
     )
     assert d1["mean_value"] == pytest.approx(3.0)
     assert d1["stddev_value"] == pytest.approx(2.6457513, rel=1e-6)  # sample stddev of 1,2,6
