@@ -37,7 +37,7 @@ demo: venv ## Run the whole pipeline on embedded defaults and print the summary
 	$(VENV)/bin/lakehouse demo
 
 .PHONY: test
-test: venv ## Run every test tier this machine can run, from nothing
+test: venv tools-helm chart-deps ## Run every test tier this machine can run, from nothing
 	$(PY) -m pytest
 
 .PHONY: lint
@@ -48,6 +48,8 @@ lint: venv ## Ruff lint and format check
 .PHONY: bench
 bench: venv ## Benchmark bronze -> silver -> gold against DuckDB (EVENTS=1000000)
 	$(PY) bench/pipeline.py --events $${EVENTS:-1000000}
+
+include mk/charts.mk
 
 .PHONY: clean
 clean: ## Remove local state (.lakehouse) and caches; keeps the venv

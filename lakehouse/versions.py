@@ -51,3 +51,32 @@ def maven_packages(*, s3: bool, postgres: bool) -> list[str]:
     if s3:
         packages.append(f"org.apache.hadoop:hadoop-aws:{v['HADOOP_VERSION']}")
     return packages
+
+
+# Transitive dependencies of the packages above that pyspark already ships (often in a newer
+# version). Excluding them keeps one copy of each library on the classpath: Spark's own.
+PROVIDED_BY_SPARK: tuple[str, ...] = (
+    "org.apache.hadoop:hadoop-client-api",
+    "org.apache.hadoop:hadoop-client-runtime",
+    "org.apache.parquet:parquet-hadoop",
+    "org.apache.parquet:parquet-column",
+    "org.apache.parquet:parquet-common",
+    "org.apache.parquet:parquet-encoding",
+    "org.apache.parquet:parquet-format-structures",
+    "org.apache.parquet:parquet-jackson",
+    "com.fasterxml.jackson.core:jackson-core",
+    "com.fasterxml.jackson.core:jackson-databind",
+    "com.fasterxml.jackson.core:jackson-annotations",
+    "org.apache.logging.log4j:log4j-api",
+    "org.apache.logging.log4j:log4j-core",
+    "org.apache.logging.log4j:log4j-slf4j2-impl",
+    "org.slf4j:slf4j-api",
+    "org.xerial.snappy:snappy-java",
+    "com.github.luben:zstd-jni",
+    "org.roaringbitmap:RoaringBitmap",
+    "org.roaringbitmap:shims",
+    "commons-logging:commons-logging",
+    "commons-pool:commons-pool",
+    "com.google.code.findbugs:jsr305",
+    "io.airlift:aircompressor",
+)

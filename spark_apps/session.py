@@ -6,14 +6,19 @@ SparkApplications the cluster submits, so there is one place where Spark is wire
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakehouse.settings import Settings
 from lakehouse.tables import locations, spark_uri
-from lakehouse.versions import maven_packages
+from lakehouse.versions import PROVIDED_BY_SPARK, maven_packages
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+LOG4J2_CONFIG = Path(__file__).resolve().parent / "log4j2.properties"
 
 EXTENSIONS = ",".join(
     [
@@ -34,6 +39,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.jars.packages": ",".join(
             maven_packages(s3=settings.uses_s3, postgres=settings.uses_postgres)
         ),
+        "spark.jars.excludes": ",".join(PROVIDED_BY_SPARK),
         "spark.jars.ivy": str(settings.jars_cache),
         "spark.sql.extensions": EXTENSIONS,
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -49,12 +55,17 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.ui.enabled": str(settings.spark_ui).lower(),
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": settings.spark_driver_memory,
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J2_CONFIG}",
         # Small machines: keep Delta's log replay and stats collection cheap.
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.databricks.delta.autoCompact.enabled": "false",
         "spark.databricks.delta.merge.repartitionBeforeWrite.enabled": "true",
         "spark.sql.sources.partitionOverwriteMode": "static",
     }
+    if settings.spark_master.startswith("local"):
+        # Embedded mode: the driver (and its UI, when enabled) listens on loopback only.
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+        conf["spark.driver.host"] = "127.0.0.1"
     if settings.uses_s3:
         conf.update(
             {
@@ -86,14 +97,43 @@ def catalog_credentials_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
+def _resolution_record(conf: dict[str, str]) -> Path:
+    """Where the jar paths resolved for this exact package list are remembered."""
+    key = hashlib.sha256(
+        (conf["spark.jars.packages"] + "|" + conf["spark.jars.excludes"]).encode()
+    ).hexdigest()[:16]
+    return Path(conf["spark.jars.ivy"]) / f"lakehouse-resolved-{key}.txt"
+
+
+def _with_cached_jars(conf: dict[str, str]) -> tuple[dict[str, str], Path | None]:
+    """Use the jars resolved by an earlier start when all are still cached: skips Ivy's
+    resolution (seconds, and a screenful of output) on every start after the first.
+    Returns the conf to use and the record to write once Spark has resolved the packages."""
+    record = _resolution_record(conf)
+    if record.exists():
+        jars = record.read_text().split()
+        if jars and all(Path(j.removeprefix("file://")).exists() for j in jars):
+            cached = {k: v for k, v in conf.items() if k != "spark.jars.packages"}
+            cached["spark.jars"] = ",".join(jars)
+            return cached, None
+    return conf, record
+
+
 def build_session(settings: Settings, app_name: str = "lakehouse") -> SparkSession:
     """Create (or return the running) SparkSession for the lakehouse."""
     from pyspark.sql import SparkSession
 
     settings.jars_cache.mkdir(parents=True, exist_ok=True)
+    if settings.spark_master.startswith("local"):
+        # Spark picks its own address before reading any conf; keep it on loopback.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    conf, record = _with_cached_jars(spark_conf(settings))
     builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
-    for key, value in {**spark_conf(settings), **catalog_credentials_conf(settings)}.items():
+    for key, value in {**conf, **catalog_credentials_conf(settings)}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    resolved = spark.sparkContext.getConf().get("spark.jars", "")
+    if record is not None and resolved:
+        record.write_text("\n".join(resolved.split(",")) + "\n")
     return spark

@@ -1,0 +1,236 @@
+{{/*
+Shared helpers of the lakehouse chart. Every helper is namespaced "lakehouse.*"; component
+helpers live next to their templates ("lakehouse.minio.*", "lakehouse.postgres.*", ...).
+Helpers that take more than the root context take a dict: (dict "root" $ "component" "minio").
+*/}}
+
+{{- define "lakehouse.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "lakehouse.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "<fullname>-<component>", the name of a component's objects. */}}
+{{- define "lakehouse.componentName" -}}
+{{- printf "%s-%s" (include "lakehouse.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "lakehouse.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels of a component: (dict "root" $ "component" "minio"). */}}
+{{- define "lakehouse.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "lakehouse.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Standard labels of a component: (dict "root" $ "component" "minio"). */}}
+{{- define "lakehouse.labels" -}}
+{{ include "lakehouse.selectorLabels" . }}
+helm.sh/chart: {{ include "lakehouse.chart" .root }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: lakehouse
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Image reference from an image block; tag defaults to the chart appVersion. */}}
+{{- define "lakehouse.image" -}}
+{{- $tag := default .root.Chart.AppVersion .image.tag -}}
+{{- if .image.digest -}}
+{{- printf "%s:%s@%s" .image.repository $tag .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod-level security context: non-root, fixed uid/gid, RuntimeDefault seccomp. (dict "uid" 1000) */}}
+{{- define "lakehouse.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Container-level security context: no privilege escalation, all capabilities dropped. */}}
+{{- define "lakehouse.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "lakehouse.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------- endpoints and names */}}
+
+{{- define "lakehouse.configMapName" -}}
+{{- printf "%s-settings" (include "lakehouse.fullname" .) -}}
+{{- end -}}
+
+{{- define "lakehouse.generatedSecretName" -}}
+{{- printf "%s-credentials" (include "lakehouse.fullname" .) -}}
+{{- end -}}
+
+{{- define "lakehouse.s3Endpoint" -}}
+{{- if .Values.minio.enabled -}}
+{{- printf "http://%s:9000" (include "lakehouse.componentName" (dict "root" . "component" "minio")) -}}
+{{- else -}}
+{{- .Values.objectStore.external.endpoint -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "lakehouse.postgresHost" -}}
+{{- include "lakehouse.componentName" (dict "root" . "component" "postgres") -}}
+{{- end -}}
+
+{{- define "lakehouse.catalogUri" -}}
+{{- printf "jdbc:postgresql://%s:5432/%s" (include "lakehouse.postgresHost" .) .Values.postgres.databases.catalog -}}
+{{- end -}}
+
+{{- define "lakehouse.mlflowUri" -}}
+{{- printf "http://%s:5000" (include "lakehouse.componentName" (dict "root" . "component" "mlflow")) -}}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------- credentials */}}
+
+{{/* The Secret holding credential .cred: (dict "root" $ "cred" "catalog"). */}}
+{{- define "lakehouse.credentials.secretName" -}}
+{{- $all := .root.Values.credentials -}}
+{{- $c := index $all .cred -}}
+{{- coalesce $c.existingSecret $all.existingSecret (include "lakehouse.generatedSecretName" .root) -}}
+{{- end -}}
+
+{{/* "true" when credential .cred lives in the generated Secret. */}}
+{{- define "lakehouse.credentials.isGenerated" -}}
+{{- $all := .root.Values.credentials -}}
+{{- $c := index $all .cred -}}
+{{- if not (or $c.existingSecret $all.existingSecret) -}}true{{- end -}}
+{{- end -}}
+
+{{/* One env entry read from a credential's Secret:
+     (dict "root" $ "cred" "catalog" "keyField" "passwordKey" "env" "PGPASSWORD"). */}}
+{{- define "lakehouse.credentials.env" -}}
+{{- $c := index .root.Values.credentials .cred -}}
+- name: {{ .env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "lakehouse.credentials.secretName" . }}
+      key: {{ index $c .keyField }}
+{{- end -}}
+
+{{/* The S3 client environment: settings ConfigMap + the object-store key pair. */}}
+{{- define "lakehouse.s3ClientEnv" -}}
+{{ include "lakehouse.credentials.env" (dict "root" .root "cred" "objectStore" "keyField" "accessKeyKey" "env" "AWS_ACCESS_KEY_ID") }}
+{{ include "lakehouse.credentials.env" (dict "root" .root "cred" "objectStore" "keyField" "secretKeyKey" "env" "AWS_SECRET_ACCESS_KEY") }}
+{{- end -}}
+
+{{/* Checksum of the settings ConfigMap, for pod annotations (restart on settings change). */}}
+{{- define "lakehouse.settingsChecksum" -}}
+{{- include (print .Template.BasePath "/common/configmap.yaml") . | sha256sum -}}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------- validation */}}
+
+{{/* Invalid combinations fail here, each message naming the key to change. */}}
+{{- define "lakehouse.validate" -}}
+{{- $v := .Values -}}
+{{- if and $v.minio.enabled $v.objectStore.external.endpoint -}}
+{{- fail "objectStore.external.endpoint is set while minio.enabled is true: set minio.enabled=false to use an external S3 endpoint, or clear objectStore.external.endpoint" -}}
+{{- end -}}
+{{- if and (not $v.minio.enabled) (not $v.objectStore.external.endpoint) -}}
+{{- fail "minio.enabled is false: set objectStore.external.endpoint to the S3 endpoint to use instead" -}}
+{{- end -}}
+{{- if and (not $v.minio.enabled) (include "lakehouse.credentials.isGenerated" (dict "root" . "cred" "objectStore")) -}}
+{{- fail "minio.enabled is false: generated S3 keys would match no server; set credentials.objectStore.existingSecret (or credentials.existingSecret) to the external store's keys" -}}
+{{- end -}}
+{{- if and $v.mlflow.enabled (not $v.postgres.enabled) -}}
+{{- fail "mlflow.enabled needs postgres.enabled=true (its backend store); external databases are not supported yet" -}}
+{{- end -}}
+{{- $dbs := list $v.postgres.databases.catalog $v.postgres.databases.mlflow $v.postgres.databases.airflow -}}
+{{- if ne (len ($dbs | uniq)) 3 -}}
+{{- fail "postgres.databases: catalog, mlflow and airflow must be three different database names" -}}
+{{- end -}}
+{{- $buckets := values $v.objectStore.buckets -}}
+{{- if ne (len ($buckets | uniq)) (len $buckets) -}}
+{{- fail "objectStore.buckets: every bucket name must be different" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------- network policies */}}
+
+{{/* A server reachable only from opted-in clients: ingress to the server's pods from pods
+     labelled <clientLabel>=true on <ports>, and egress from those clients to the server.
+     (dict "root" $ "component" "minio" "clientLabel" "lakehouse/object-store-client" "ports" (list 9000)) */}}
+{{- define "lakehouse.networkPolicy.server" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "lakehouse.componentName" (dict "root" .root "component" (printf "%s-ingress" .component)) }}
+  labels:
+    {{- include "lakehouse.labels" (dict "root" .root "component" .component) | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "lakehouse.selectorLabels" (dict "root" .root "component" .component) | nindent 6 }}
+  policyTypes: [Ingress]
+  ingress:
+    - from:
+        - podSelector:
+            matchLabels:
+              {{ .clientLabel }}: "true"
+      ports:
+        {{- range .ports }}
+        - {protocol: TCP, port: {{ . }}}
+        {{- end }}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "lakehouse.componentName" (dict "root" .root "component" (printf "%s-clients" .component)) }}
+  labels:
+    {{- include "lakehouse.labels" (dict "root" .root "component" .component) | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{ .clientLabel }}: "true"
+  policyTypes: [Egress]
+  egress:
+    - to:
+        - podSelector:
+            matchLabels:
+              {{- include "lakehouse.selectorLabels" (dict "root" .root "component" .component) | nindent 14 }}
+      ports:
+        {{- range .ports }}
+        - {protocol: TCP, port: {{ . }}}
+        {{- end }}
+{{- end -}}

@@ -1,0 +1,22 @@
+# Helm chart targets; included by the main Makefile (`include mk/charts.mk`), which defines VENV
+# and PY and includes versions.env (HELM_VERSION, SPARK_OPERATOR_*, KUBERNETES_VERSION).
+# The recipes live in charts/scripts/chart-tools.sh so pytest can run the same steps.
+
+CHART_TOOLS := charts/scripts/chart-tools.sh
+CHART_BUILD := charts/.build/lakehouse
+
+.PHONY: tools-helm
+tools-helm: ## Build the pinned helm into .tools/bin with the Go toolchain (idempotent)
+	bash $(CHART_TOOLS) helm
+
+.PHONY: chart-deps
+chart-deps: ## Assemble charts/.build/lakehouse with the pinned spark-operator chart (Go module)
+	bash $(CHART_TOOLS) deps
+
+.PHONY: test-manifests
+test-manifests: venv tools-helm chart-deps ## Lint, render, validate and police the Helm chart
+	$(PY) -m pytest tests/manifests
+
+.PHONY: footprint
+footprint: venv tools-helm chart-deps ## Sum the requests of the rendered pods per component
+	$(PY) tests/manifests/footprint.py

@@ -1,0 +1,216 @@
+"""Render the lakehouse chart with the pinned helm and read what it renders.
+
+Shared by the manifest tests and `make footprint` (footprint.py). Tools come from the registries
+only, through charts/scripts/chart-tools.sh (helm via `go install`, the spark-operator chart via
+its Go module); nothing here downloads anything else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from lakehouse.versions import versions
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART_SRC = ROOT / "charts" / "lakehouse"
+CHART_BUILD = ROOT / "charts" / ".build" / "lakehouse"
+CHART_TOOLS = ROOT / "charts" / "scripts" / "chart-tools.sh"
+GITOPS_VALUES = CHART_SRC / "values-gitops.yaml"
+NAMESPACE = "lakehouse"
+RELEASE = "lakehouse"
+
+# Footprint budget of issue 5: every pod of the default install plus one running Spark
+# application (driver + one executor) and one training pod.
+BUDGET_CPU = Fraction(3)
+BUDGET_MEMORY = 6 * 2**30
+
+# Workloads that are not rendered by the chart but run inside the budget. Spark on Kubernetes
+# requests spark.{driver,executor}.memory plus overhead (factor 0.4 for PySpark, at least 384Mi)
+# and spark.kubernetes.{driver,executor}.request.cores.
+# TODO(issue 5): read these from the SparkApplication and training-pod templates (dags/).
+RESERVED: dict[str, tuple[str, str]] = {
+    "spark-driver (reserved)": ("500m", "1433Mi"),  # 1g + 0.4 * 1g overhead
+    "spark-executor (reserved)": ("500m", "1433Mi"),
+    "training-pod (reserved)": ("250m", "1Gi"),
+}
+
+
+class ToolMissingError(RuntimeError):
+    """A tool could not be installed here (the message says which and why)."""
+
+
+def read_versions() -> dict[str, str]:
+    """The project's one version matrix (versions.env)."""
+    return dict(versions())
+
+
+def _chart_tools(command: str) -> None:
+    proc = subprocess.run(
+        ["bash", str(CHART_TOOLS), command], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise ToolMissingError(f"chart-tools.sh {command} failed:\n{proc.stdout}{proc.stderr}")
+
+
+def ensure_tools() -> Path:
+    """Build helm and assemble the chart build folder if needed; return the helm binary."""
+    helm = Path(os.environ.get("HELM") or ROOT / ".tools" / "bin" / "helm")
+    if "HELM" not in os.environ:
+        if shutil.which("go") is None:
+            raise ToolMissingError("the Go toolchain is not installed: helm cannot be built")
+        _chart_tools("helm")
+    _chart_tools("deps")
+    return helm
+
+
+@dataclass(frozen=True)
+class Renderer:
+    helm: Path
+    kube_version: str
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(self.helm), *args], capture_output=True, text=True, check=False)
+
+    def template(
+        self,
+        values: tuple[Path, ...] = (),
+        sets: tuple[str, ...] = (),
+        *,
+        include_crds: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        args = ["template", RELEASE, str(CHART_BUILD), "--namespace", NAMESPACE]
+        args += ["--kube-version", self.kube_version]
+        for v in values:
+            args += ["--values", str(v)]
+        for s in sets:
+            args += ["--set", s]
+        if include_crds:
+            args.append("--include-crds")
+        return self.run(*args)
+
+    def render(
+        self,
+        values: tuple[Path, ...] = (),
+        sets: tuple[str, ...] = (),
+        *,
+        include_crds: bool = False,
+    ) -> str:
+        proc = self.template(values, sets, include_crds=include_crds)
+        if proc.returncode != 0:
+            raise AssertionError(f"helm template failed:\n{proc.stderr}")
+        return proc.stdout
+
+
+def load_docs(text: str) -> list[dict[str, Any]]:
+    import yaml
+
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+POD_TEMPLATE_PATHS = {
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Pod": ("spec",),
+}
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(object, pod spec) for every workload object."""
+    out = []
+    for doc in docs:
+        path = POD_TEMPLATE_PATHS.get(doc.get("kind", ""))
+        if path is None:
+            continue
+        spec: Any = doc
+        for key in path:
+            spec = spec[key]
+        out.append((doc, spec))
+    return out
+
+
+def is_ours(doc: dict[str, Any]) -> bool:
+    """Objects rendered by our templates (not by the upstream spark-operator chart)."""
+    labels = doc.get("metadata", {}).get("labels", {})
+    return labels.get("helm.sh/chart", "").startswith("lakehouse-")
+
+
+_CPU = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m?)$")
+_MEM = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_MEM_UNITS = {
+    None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+}  # fmt: skip
+
+
+def cpu(quantity: str | int | float) -> Fraction:
+    match = _CPU.match(str(quantity))
+    if not match:
+        raise ValueError(f"not a CPU quantity: {quantity!r}")
+    value = Fraction(match.group(1))
+    return value / 1000 if match.group(2) else value
+
+
+def memory(quantity: str | int) -> int:
+    match = _MEM.match(str(quantity))
+    if not match:
+        raise ValueError(f"not a memory quantity: {quantity!r}")
+    return int(Fraction(match.group(1)) * _MEM_UNITS[match.group(2)])
+
+
+def pod_requests(spec: dict[str, Any]) -> tuple[Fraction, int]:
+    """Effective requests of one pod: sum of containers, or the largest init container."""
+
+    def total(containers: list[dict[str, Any]]) -> tuple[Fraction, int]:
+        c, m = Fraction(0), 0
+        for container in containers:
+            req = container.get("resources", {}).get("requests", {})
+            c += cpu(req.get("cpu", 0))
+            m += memory(req.get("memory", 0))
+        return c, m
+
+    c, m = total(spec.get("containers", []))
+    for init in spec.get("initContainers", []):
+        ic, im = total([init])
+        c, m = max(c, ic), max(m, im)
+    return c, m
+
+
+def footprint(docs: list[dict[str, Any]]) -> dict[str, tuple[Fraction, int]]:
+    """Requests per component (replicas counted), plus the reserved workloads."""
+    sums: dict[str, list[Any]] = defaultdict(lambda: [Fraction(0), 0])
+    for doc, spec in pod_specs(docs):
+        labels = doc["metadata"].get("labels", {})
+        name = labels.get("app.kubernetes.io/component") or doc["metadata"]["name"]
+        if not is_ours(doc):
+            name = f"spark-operator-{name}"
+        replicas = doc.get("spec", {}).get("replicas", 1) if doc["kind"] != "Job" else 1
+        c, m = pod_requests(spec)
+        sums[name][0] += c * replicas
+        sums[name][1] += m * replicas
+    for name, (c, m) in RESERVED.items():
+        sums[name] = [cpu(c), memory(m)]
+    return {k: (v[0], v[1]) for k, v in sorted(sums.items())}
+
+
+def format_footprint(rows: dict[str, tuple[Fraction, int]]) -> str:
+    lines = [f"{'component':32} {'cpu':>8} {'memory':>10}"]
+    total_c, total_m = Fraction(0), 0
+    for name, (c, m) in rows.items():
+        lines.append(f"{name:32} {float(c):>7.3f}  {m / 2**20:>7.0f}Mi")
+        total_c += c
+        total_m += m
+    lines.append(f"{'TOTAL':32} {float(total_c):>7.3f}  {total_m / 2**20:>7.0f}Mi")
+    lines.append(f"{'BUDGET':32} {float(BUDGET_CPU):>7.3f}  {BUDGET_MEMORY / 2**20:>7.0f}Mi")
+    return "\n".join(lines)
