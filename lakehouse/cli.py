@@ -56,7 +56,14 @@ def _run(settings: Settings, start: date, end: date, stages: Sequence[str] | Non
             progress.update(task, completed=started["n"], description=f"{day} {stage.name}")
             started["n"] += 1
 
-        report = run_pipeline(settings, start, end, stages=stages, on_stage=on_stage)
+        def on_done(stage: Stage, day: date, results: list) -> None:
+            for r in results:
+                counts = "  ".join(f"{k}={v:,}" for k, v in r.counts.items())
+                progress.console.print(f"{day} {stage.name:<7} {r.seconds:6.1f} s  {counts}")
+
+        report = run_pipeline(
+            settings, start, end, stages=stages, on_stage=on_stage, on_done=on_done
+        )
         progress.update(task, completed=started["n"], description="done")
     data = write_summary(settings, report)
     console.print(_counts_table(report))

@@ -17,6 +17,7 @@ from lakehouse.settings import Settings
 from lakehouse.tables import locations
 
 ProgressFn = Callable[[Stage, date], None]
+DoneFn = Callable[[Stage, date, list[StageResult]], None]
 
 
 @dataclass
@@ -61,6 +62,7 @@ def run_pipeline(
     stages: Sequence[str] | None = None,
     spark: Any = None,
     on_stage: ProgressFn | None = None,
+    on_done: DoneFn | None = None,
 ) -> PipelineReport:
     """Run the selected stages for every day in [start, end). Raises on the first failure;
     completed days stay committed, and a rerun of any day is safe."""
@@ -83,7 +85,10 @@ def run_pipeline(
             if on_stage is not None:
                 on_stage(stage, day)
             module = importlib.import_module(stage.module)
-            report.results.extend(module.run_interval(ctx))
+            results = module.run_interval(ctx)
+            report.results.extend(results)
+            if on_done is not None:
+                on_done(stage, day, results)
         day += timedelta(days=1)
     return report
 

@@ -26,6 +26,12 @@ injects them from one ConfigMap (plain settings) and one Secret (credentials).
 | LAKEHOUSE_READING_SECONDS        | 60  (one reading per device per minute) |
 | LAKEHOUSE_BAD_RATES              | unset: generator defaults; "malformed_json=0.01,…" overrides |
 | LAKEHOUSE_DEMO_START / _DAYS     | 2026-01-05 / 2                          |
+
+Service initialisation (``lakehouse.bootstrap``, run by ``make services-up`` and the chart's init
+Jobs) reads its own keys through :func:`load_bootstrap_settings`: ``BUCKETS`` (names separated by
+spaces or commas) and, per database, ``<P>_DB``/``<P>_USER``/``<P>_PASSWORD`` for P in CATALOG,
+MLFLOW, AIRFLOW (the names the chart's init Job uses); ``LAKEHOUSE_INIT_WAIT_SECONDS`` (300).
+The PostgreSQL admin connection comes from libpq's own ``PG*`` variables.
 """
 
 from __future__ import annotations
@@ -171,4 +177,48 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         bad_rates=parse_rates(_opt(env, p + "BAD_RATES")),
         demo_start=demo_start,
         demo_days=_int(env, p + "DEMO_DAYS", 2, minimum=1),
+    )
+
+
+BOOTSTRAP_DATABASE_PREFIXES = ("CATALOG", "MLFLOW", "AIRFLOW")
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """One database and the login role that owns it."""
+
+    name: str
+    role: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    buckets: tuple[str, ...]
+    databases: tuple[DatabaseSpec, ...]
+    wait_seconds: int
+
+
+def load_bootstrap_settings(env: Mapping[str, str] | None = None) -> BootstrapSettings:
+    """What ``lakehouse.bootstrap`` creates, from ``env`` (default: the process environment).
+
+    A database is wanted when any of its three variables is set; then all three are required.
+    """
+    env = os.environ if env is None else env
+    buckets = tuple(b for b in _str(env, "BUCKETS", "").replace(",", " ").split() if b)
+    databases = []
+    for prefix in BOOTSTRAP_DATABASE_PREFIXES:
+        names = (f"{prefix}_DB", f"{prefix}_USER", f"{prefix}_PASSWORD")
+        values = [_opt(env, n) for n in names]
+        if not any(values):
+            continue
+        missing = [n for n, v in zip(names, values, strict=True) if v is None]
+        if missing:
+            raise SettingsError(f"{', '.join(missing)} must be set together with {prefix}_DB")
+        name, role, password = values
+        databases.append(DatabaseSpec(str(name), str(role), str(password)))
+    return BootstrapSettings(
+        buckets=buckets,
+        databases=tuple(databases),
+        wait_seconds=_int(env, ENV_PREFIX + "INIT_WAIT_SECONDS", 300, minimum=1),
     )
