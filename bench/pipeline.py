@@ -97,7 +97,7 @@ def duckdb_pipeline(raw_glob: str, devices_path: str, out: Path) -> dict[str, fl
                  THEN 'unknown_device' END,
             CASE WHEN event_ts > TIMESTAMP '{DAY}' + to_hours(ingest_hour + 1)
                  + to_seconds({FUTURE_TOLERANCE_SECONDS}) THEN 'future_timestamp' END
-        ], x -> x IS NOT NULL) AS reasons
+        ], lambda x: x IS NOT NULL) AS reasons
         FROM typed
         """
     )

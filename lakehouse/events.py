@@ -73,6 +73,21 @@ REASON_CODES: tuple[str, ...] = (
 )
 
 
+class RawProblem(StrEnum):
+    """Problems below the event level: how the bytes arrived, not what they say."""
+
+    UNREADABLE_FILE = "unreadable_file"  # an object that is not readable gzip text
+    INVALID_UTF8 = "invalid_utf8"
+    LINE_TOO_LONG = "line_too_long"
+
+
+# Longer lines are rejected: no event is anywhere near this size.
+MAX_LINE_BYTES = 1024 * 1024
+
+# Every reason code the quarantine table can hold.
+ALL_REASON_CODES: tuple[str, ...] = REASON_CODES + tuple(p.value for p in RawProblem)
+
+
 class AnomalyKind(StrEnum):
     SPIKE = "spike"
     DRIFT = "drift"

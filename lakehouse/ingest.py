@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from lakehouse.context import StageContext, StageResult, interval_parser, parse_interval
-from lakehouse.generator import GeneratorConfig, events_prefix, generate_day, write_day
+from lakehouse.generator import GeneratorConfig, generate_day, hour_uri, write_day
 from lakehouse.manifest import write_manifest
 from lakehouse.settings import SettingsError, load_settings
 
@@ -28,14 +28,15 @@ def run_interval(
     for day in ctx.days():
         started = time.monotonic()
         batch = generate_day(config, day)
-        uris, lines = write_day(ctx.settings, batch, progress=progress)
-        prefix = events_prefix(ctx.settings, day)
-        files = sum(1 for uri in uris if uri.startswith(prefix))
-        write_manifest(ctx.settings, day, lines, files, batch.injected)
+        _, lines = write_day(ctx.settings, batch, progress=progress)
+        per_file = {
+            hour_uri(ctx.settings, day, hour): len(batch.files[hour]) for hour in batch.files
+        }
+        write_manifest(ctx.settings, day, per_file, batch.injected)
         result = StageResult(STAGE, day, ctx.run_id)
         result.counts = {
             "raw_lines": lines,
-            "raw_files": files,
+            "raw_files": len(per_file),
             "valid_events": len(batch.valid_events),
             "labelled_anomalies": len(batch.ground_truth),
         }

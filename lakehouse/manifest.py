@@ -15,11 +15,14 @@ def manifest_uri(settings: Settings, day: date) -> str:
     return join_uri(locations(settings).raw_manifests, f"ingest_date={day.isoformat()}.json")
 
 
-def write_manifest(settings: Settings, day: date, lines: int, files: int, injected: dict) -> None:
+def write_manifest(
+    settings: Settings, day: date, lines_per_file: dict[str, int], injected: dict[str, int]
+) -> None:
+    """Record the lines written per object (URIs as lakehouse.storage lists them)."""
     manifest = {
         "ingest_date": day.isoformat(),
-        "lines": lines,
-        "files": files,
+        "lines": sum(lines_per_file.values()),
+        "files": dict(sorted(lines_per_file.items())),
         "injected": dict(sorted(injected.items())),
     }
     storage.write_bytes(

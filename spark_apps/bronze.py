@@ -6,15 +6,19 @@ validation are silver's job. A rerun of an interval replaces that interval's par
 
 from __future__ import annotations
 
+import gzip
+import re
 import sys
 import time
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.utils import AnalysisException
 
+from lakehouse import storage
 from lakehouse.context import (
     StageContext,
     StageInputError,
@@ -25,6 +29,7 @@ from lakehouse.context import (
 )
 from lakehouse.events import OPTIONAL_FIELDS, REQUIRED_FIELDS
 from lakehouse.manifest import read_manifest
+from lakehouse.settings import Settings
 from lakehouse.tables import join_uri, locations, spark_uri
 from spark_apps.delta_io import replace_partition
 
@@ -39,10 +44,74 @@ BRONZE_COLUMNS: tuple[str, ...] = (
     "source_file",
     "raw_line",
     "is_corrupt",
+    "invalid_utf8",
+    "file_problem",
     *PARSED_FIELDS,
     "_run_id",
     "_ingested_at",
 )
+RAW_SCHEMA = "ingest_date DATE, ingest_hour INT, source_file STRING, raw_line STRING"
+
+# Object-level problems: the object cannot be read as lines at all.
+EMPTY_OBJECT = "empty_object"
+UNREADABLE_GZIP = "unreadable_gzip"
+
+
+@dataclass(frozen=True)
+class RawObject:
+    uri: str
+    problem: str | None  # None, EMPTY_OBJECT or UNREADABLE_GZIP
+
+
+def inspect_raw_object(data: bytes) -> str | None:
+    """Why an object cannot be read as gzip text, or None when it can (the whole stream is
+    decompressed, so a truncated or corrupt object is caught before Spark would fail on it)."""
+    if not data:
+        return EMPTY_OBJECT
+    try:
+        gzip.decompress(data)
+    except (OSError, EOFError, zlib.error):
+        return UNREADABLE_GZIP
+    return None
+
+
+def scan_raw_day(settings: Settings, raw_events_uri: str, day: date) -> list[RawObject]:
+    prefix = raw_day_uri(raw_events_uri, day)
+    uris = storage.list_files(settings, prefix)
+    if not uris:
+        raise StageInputError(
+            f"bronze {day}: no raw objects under {prefix}; run the ingest stage for this interval"
+        )
+    return [RawObject(uri, inspect_raw_object(storage.read_bytes(settings, uri))) for uri in uris]
+
+
+def ingest_hour_of(uri: str) -> int | None:
+    match = re.search(r"ingest_hour=(\d+)", uri)
+    return int(match.group(1)) if match else None
+
+
+def object_key(uri: str) -> str:
+    """One spelling for an object, whether Spark (file:/, s3a://) or fsspec (/, s3://) names it."""
+    return re.sub(r"^(file:|s3a?:)?/*", "/", uri)
+
+
+def manifest_counts(
+    manifest_files: dict[str, int], lines_read: dict[str, int], problems: dict[str, str]
+) -> dict[str, int]:
+    """Compare what ingest wrote per object with what was read. Keys of ``lines_read`` and
+    ``problems`` are object_key()s; the manifest's are storage URIs."""
+    expected = {object_key(uri): n for uri, n in manifest_files.items()}
+    readable = {k: n for k, n in expected.items() if k not in problems}
+    return {
+        "manifest_lines_read": sum(readable.values()),
+        "lines_read_from_manifest_objects": sum(lines_read.get(k, 0) for k in readable),
+        # Lines ingest wrote into objects that can no longer be read: lost, and said so.
+        "manifest_lines_unreadable": sum(n for k, n in expected.items() if k in problems),
+        "missing_objects": sum(
+            1 for k in expected if k not in lines_read and k not in problems and expected[k] > 0
+        ),
+        "unlisted_lines": sum(n for k, n in lines_read.items() if k not in expected),
+    }
 
 
 def is_corrupt(raw: Column) -> Column:
@@ -50,16 +119,29 @@ def is_corrupt(raw: Column) -> Column:
     return F.try_parse_json(raw).isNull() | ~F.ltrim(raw).startswith("{")
 
 
-def transform_bronze(raw: DataFrame, run_id: str, ingested_at: datetime) -> DataFrame:
-    """Raw lines (ingest_date, ingest_hour, source_file, raw_line) -> bronze rows."""
-    parsed = F.from_json(F.col("raw_line"), RAW_TEXT_SCHEMA)
-    corrupt = is_corrupt(F.col("raw_line"))
-    return raw.select(
+def transform_bronze(
+    raw: DataFrame, unreadable: DataFrame, run_id: str, ingested_at: datetime
+) -> DataFrame:
+    """Raw lines plus one row per unreadable object -> bronze rows.
+
+    ``raw``: (ingest_date, ingest_hour, source_file, raw_line); ``unreadable``: the same columns
+    with ``file_problem``. Invalid UTF-8 is repaired (U+FFFD) so every reader can load the text,
+    and flagged so silver rejects the line.
+    """
+    lines = raw.select(*raw.columns, F.lit(None).cast("string").alias("file_problem")).unionByName(
+        unreadable.select(*raw.columns, "file_problem")
+    )
+    text = F.make_valid_utf8(F.col("raw_line"))
+    corrupt = F.col("file_problem").isNotNull() | is_corrupt(text)
+    parsed = F.from_json(text, RAW_TEXT_SCHEMA)
+    return lines.select(
         F.col("ingest_date").cast("date").alias("ingest_date"),
         F.col("ingest_hour").cast("int").alias("ingest_hour"),
         F.col("source_file"),
-        F.col("raw_line"),
+        text.alias("raw_line"),
         corrupt.alias("is_corrupt"),
+        F.coalesce(~F.is_valid_utf8(F.col("raw_line")), F.lit(False)).alias("invalid_utf8"),
+        F.col("file_problem"),
         *[F.when(~corrupt, parsed[name]).alias(name) for name in PARSED_FIELDS],
         F.lit(run_id).alias("_run_id"),
         F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
@@ -70,40 +152,65 @@ def raw_day_uri(raw_events_uri: str, day: date) -> str:
     return join_uri(raw_events_uri, f"ingest_date={day.isoformat()}")
 
 
-def read_raw(spark: SparkSession, raw_events_uri: str, day: date) -> DataFrame:
-    """The interval's raw lines with the partition values and the file each came from."""
-    base = spark_uri(raw_events_uri)
-    path = spark_uri(raw_day_uri(raw_events_uri, day))
-    try:
-        frame = spark.read.option("basePath", base).text(path)
-    except AnalysisException as err:
-        if "PATH_NOT_FOUND" in str(err) or "Path does not exist" in str(err):
-            raise StageInputError(
-                f"bronze {day}: no raw objects at {path}; run the ingest stage for this interval"
-            ) from None
-        raise
+def read_raw_lines(
+    spark: SparkSession, raw_events_uri: str, day: date, objects: list[RawObject]
+) -> DataFrame:
+    """The lines of the readable objects, with partition values and the file each came from."""
+    readable = [spark_uri(o.uri) for o in objects if o.problem is None]
+    if not readable:
+        return spark.createDataFrame([], RAW_SCHEMA)
+    frame = spark.read.option("basePath", spark_uri(raw_events_uri)).text(readable)
     return frame.select(
-        F.col("ingest_date"),
-        F.col("ingest_hour"),
+        F.lit(day).alias("ingest_date"),
+        F.col("ingest_hour").cast("int").alias("ingest_hour"),
         F.col("_metadata.file_path").alias("source_file"),
         F.col("value").alias("raw_line"),
     )
+
+
+def unreadable_rows(spark: SparkSession, day: date, objects: list[RawObject]) -> DataFrame:
+    rows = [
+        (day, ingest_hour_of(o.uri), o.uri, None, o.problem)
+        for o in objects
+        if o.problem == UNREADABLE_GZIP
+    ]
+    return spark.createDataFrame(rows, RAW_SCHEMA + ", file_problem STRING")
 
 
 def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
     started = time.monotonic()
     loc = locations(ctx.settings)
     result = StageResult(STAGE, day, ctx.run_id)
-    raw = read_raw(spark, loc.raw_events, day)
-    raw_lines = raw.count()
-    bronze = transform_bronze(raw, ctx.run_id, datetime.now(UTC))
-    written = replace_partition(
-        bronze, spark_uri(loc.bronze_events), "ingest_date", day, ["ingest_date"]
-    )
-    result.counts = {"raw_lines": raw_lines, "bronze_rows": written}
+    objects = scan_raw_day(ctx.settings, loc.raw_events, day)
+    raw = read_raw_lines(spark, loc.raw_events, day, objects).persist()
+    try:
+        lines_per_object = {
+            object_key(r["source_file"]): r["n"]
+            for r in raw.groupBy("source_file").agg(F.count(F.lit(1)).alias("n")).collect()
+        }
+        bronze = transform_bronze(
+            raw, unreadable_rows(spark, day, objects), ctx.run_id, datetime.now(UTC)
+        )
+        written = replace_partition(
+            bronze, spark_uri(loc.bronze_events), "ingest_date", day, ["ingest_date"]
+        )
+    finally:
+        raw.unpersist()
+    problems = {object_key(o.uri): o.problem for o in objects if o.problem}
+    result.counts = {
+        "raw_objects": len(objects),
+        "raw_lines": sum(lines_per_object.values()),
+        "unreadable_objects": sum(p == UNREADABLE_GZIP for p in problems.values()),
+        "empty_objects": sum(p == EMPTY_OBJECT for p in problems.values()),
+        "bronze_rows": written,
+    }
     manifest = read_manifest(ctx.settings, day)
     if manifest is not None:
-        result.counts["manifest_lines"] = int(manifest["lines"])
+        result.counts.update(manifest_counts(manifest["files"], lines_per_object, problems))
+        if problems:
+            result.note = "unusable objects: " + ", ".join(
+                f"{key} ({problem})" for key, problem in sorted(problems.items())
+            )
     result.seconds = time.monotonic() - started
     return result
 
@@ -116,15 +223,21 @@ def run_interval(ctx: StageContext) -> list[StageResult]:
 
 def _checks(result: StageResult) -> None:
     c = result.counts
-    if "manifest_lines" in c:
+    if "manifest_lines_read" in c:
         reconcile(
             STAGE,
             result.day,
-            "lines ingested (manifest) = raw lines read",
-            c["manifest_lines"],
-            c["raw_lines"],
+            "lines ingested into readable objects (manifest) = lines read from them",
+            c["manifest_lines_read"],
+            c["lines_read_from_manifest_objects"],
         )
-    reconcile(STAGE, result.day, "raw lines read = bronze rows", c["raw_lines"], c["bronze_rows"])
+    reconcile(
+        STAGE,
+        result.day,
+        "raw lines read + unreadable objects = bronze rows",
+        c["raw_lines"] + c["unreadable_objects"],
+        c["bronze_rows"],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from enum import StrEnum
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -24,7 +25,14 @@ from lakehouse.context import (
     parse_interval,
     reconcile,
 )
-from lakehouse.events import FUTURE_TOLERANCE_SECONDS, REQUIRED_FIELDS, SPARK_TS_PATTERN, BadInput
+from lakehouse.events import (
+    FUTURE_TOLERANCE_SECONDS,
+    MAX_LINE_BYTES,
+    REQUIRED_FIELDS,
+    SPARK_TS_PATTERN,
+    BadInput,
+    RawProblem,
+)
 from lakehouse.tables import locations, spark_uri
 from spark_apps.delta_io import delta_exists, replace_partition
 
@@ -101,10 +109,14 @@ def transform_validate(
     joined = bronze.join(F.broadcast(dim), on="device_id", how="left")
 
     parsed = ~F.col("is_corrupt")
+    unreadable = F.col("file_problem").isNotNull()
     known_device = F.col("site_id").isNotNull()
     value = F.col("typed_value")
-    checks: list[tuple[str, Column]] = [
-        (BadInput.MALFORMED_JSON, F.col("is_corrupt")),
+    checks: list[tuple[StrEnum, Column]] = [
+        (RawProblem.UNREADABLE_FILE, unreadable),
+        (RawProblem.INVALID_UTF8, F.col("invalid_utf8")),
+        (RawProblem.LINE_TOO_LONG, F.octet_length(F.col("raw_line")) > MAX_LINE_BYTES),
+        (BadInput.MALFORMED_JSON, F.col("is_corrupt") & ~unreadable),
         (BadInput.MISSING_FIELD, parsed & _any_null(REQUIRED_FIELDS)),
         (
             BadInput.WRONG_TYPE,

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, date, datetime
 
 import pytest
 from pyspark.sql import functions as F
 
-from spark_apps.bronze import BRONZE_COLUMNS, transform_bronze
+from spark_apps.bronze import (
+    BRONZE_COLUMNS,
+    EMPTY_OBJECT,
+    RAW_SCHEMA,
+    UNREADABLE_GZIP,
+    inspect_raw_object,
+    transform_bronze,
+)
 from spark_apps.gold import transform_device_hourly, transform_site_daily, transform_touched_hours
 from spark_apps.silver import (
     DEVICE_SCHEMA,
@@ -56,8 +64,12 @@ def raw_frame(spark, lines, hour=10, source="raw/part-00000.jsonl.gz"):
     )
 
 
+def no_unreadable(spark):
+    return spark.createDataFrame([], RAW_SCHEMA + ", file_problem STRING")
+
+
 def bronze_of(spark, lines, hour=10):
-    return transform_bronze(raw_frame(spark, lines, hour), RUN, AT)
+    return transform_bronze(raw_frame(spark, lines, hour), no_unreadable(spark), RUN, AT)
 
 
 def reasons_by_line(spark, devices, lines, hour=10):
@@ -90,6 +102,42 @@ def test_bronze_keeps_every_line_with_text_fields_and_lineage(spark):
     assert rows["[1, 2]"]["is_corrupt"] is True  # valid JSON, but not an event object
     assert rows["{not json"]["event_id"] is None
     assert rows[event(event_id="e2", value="n/a")]["value"] == "n/a"
+
+
+def test_invalid_utf8_is_repaired_and_flagged(spark):
+    raw = spark.createDataFrame(
+        [(DAY, 10, "f", bytearray(b'{"event_id":"e\xff1"}'))],
+        "ingest_date date, ingest_hour int, source_file string, raw_line binary",
+    ).withColumn("raw_line", F.col("raw_line").cast("string"))
+    (row,) = transform_bronze(raw, no_unreadable(spark), RUN, AT).collect()
+    assert row["invalid_utf8"] is True
+    assert row["raw_line"] == '{"event_id":"e\ufffd1"}'
+
+
+def test_unreadable_objects_become_one_corrupt_row_each(spark):
+    unreadable = spark.createDataFrame(
+        [(DAY, 7, "raw/ingest_hour=07/part-00000.jsonl.gz", None, UNREADABLE_GZIP)],
+        RAW_SCHEMA + ", file_problem STRING",
+    )
+    rows = transform_bronze(raw_frame(spark, [event()]), unreadable, RUN, AT).collect()
+    bad = [r for r in rows if r["file_problem"]]
+    assert [(r["ingest_hour"], r["is_corrupt"], r["raw_line"]) for r in bad] == [(7, True, None)]
+    assert len(rows) == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"", EMPTY_OBJECT),
+        (b"plain text, not gzip\n", UNREADABLE_GZIP),
+        (gzip.compress(b'{"a": 1}\n' * 50)[:-12], UNREADABLE_GZIP),  # truncated stream
+        (bytes(range(256)) * 4, UNREADABLE_GZIP),
+        (gzip.compress(b'{"a": 1}\n'), None),
+        (gzip.compress(b""), None),  # a valid, empty gzip stream holds zero lines
+    ],
+)
+def test_inspect_raw_object(data, problem):
+    assert inspect_raw_object(data) == problem
 
 
 # --- silver: one test per bad-input class -------------------------------------------------
@@ -145,6 +193,33 @@ def test_future_timestamp_is_rejected_beyond_the_tolerance(spark, devices):
         future: ["future_timestamp"],
         skewed: [],
     }
+
+
+def test_invalid_utf8_line_is_rejected(spark, devices):
+    line = event().encode().replace(b'"degC"', b'"deg\xffC"')  # a stray byte in a string
+    raw = spark.createDataFrame(
+        [(DAY, 10, "f", bytearray(line))],
+        "ingest_date date, ingest_hour int, source_file string, raw_line binary",
+    ).withColumn("raw_line", F.col("raw_line").cast("string"))
+    rows = transform_validate(transform_bronze(raw, no_unreadable(spark), RUN, AT), devices)
+    assert [sorted(r["reasons"]) for r in rows.collect()] == [["invalid_utf8"]]
+
+
+def test_line_longer_than_a_mebibyte_is_rejected(spark, devices):
+    line = event(unit="x" * (1024 * 1024))
+    assert reasons_by_line(spark, devices, [line]) == {line: ["line_too_long"]}
+
+
+def test_unreadable_object_is_quarantined_with_its_reason(spark, devices):
+    unreadable = spark.createDataFrame(
+        [(DAY, 3, "raw/ingest_hour=03/part-00000.jsonl.gz", None, UNREADABLE_GZIP)],
+        RAW_SCHEMA + ", file_problem STRING",
+    )
+    bronze = transform_bronze(raw_frame(spark, []), unreadable, RUN, AT)
+    rows = transform_quarantine(transform_validate(bronze, devices), RUN, AT).collect()
+    assert [(r["source_file"], list(r["reasons"])) for r in rows] == [
+        ("raw/ingest_hour=03/part-00000.jsonl.gz", ["unreadable_file"])
+    ]
 
 
 def test_several_reasons_are_all_recorded(spark, devices):
