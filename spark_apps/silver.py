@@ -7,6 +7,7 @@ Counts reconcile for every day:
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse import storage
 from lakehouse.context import (
     StageContext,
     StageInputError,
@@ -33,6 +35,7 @@ from lakehouse.events import (
     BadInput,
     RawProblem,
 )
+from lakehouse.settings import Settings
 from lakehouse.tables import locations, spark_uri
 from spark_apps.delta_io import delta_exists, replace_partition
 
@@ -195,13 +198,47 @@ def transform_quarantine(validated: DataFrame, run_id: str, at: datetime) -> Dat
     )
 
 
-def read_devices(spark: SparkSession, registry_uri: str) -> DataFrame:
+def parse_registry(text: str, source: str) -> list[tuple]:
+    """Device registry JSON lines -> sorted rows in DEVICE_SCHEMA order; a bad line fails
+    with its line number, since every event's validation depends on this table."""
+    names = [f.name for f in DEVICE_SCHEMA.fields]
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            row = tuple(record[n] for n in names)
+            row = (*row[:4], float(row[4]), float(row[5]))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise StageInputError(
+                f"silver: device registry {source} line {number}: {err!r}"
+            ) from None
+        rows.append(row)
+    if not rows:
+        raise StageInputError(f"silver: device registry {source} is empty")
+    return sorted(rows)
+
+
+def refresh_devices(
+    spark: SparkSession, settings: Settings, registry_uri: str, path: str
+) -> DataFrame:
+    """The device dimension as a DataFrame; the Delta table is rewritten only when the
+    registry changed, so a rerun adds no commit."""
     try:
-        return spark.read.schema(DEVICE_SCHEMA).json(spark_uri(registry_uri))
-    except Exception as err:  # AnalysisException for a missing path
+        text = storage.read_bytes(settings, registry_uri).decode("utf-8")
+    except (FileNotFoundError, OSError) as err:
         raise StageInputError(
             f"silver: device registry not readable at {registry_uri}: {err}"
         ) from None
+    rows = parse_registry(text, registry_uri)
+    devices = spark.createDataFrame(rows, DEVICE_SCHEMA)
+    if delta_exists(spark, path):
+        current = sorted(tuple(r) for r in spark.read.format("delta").load(path).collect())
+        if current == rows:
+            return devices
+    devices.write.format("delta").mode("overwrite").save(path)
+    return devices
 
 
 def merge_into_silver(spark: SparkSession, path: str, batch: DataFrame) -> int:
@@ -241,12 +278,15 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
     if not delta_exists(spark, bronze_path):
         raise StageInputError(f"silver {day}: no bronze table at {bronze_path}; run bronze first")
     bronze = spark.read.format("delta").load(bronze_path).filter(F.col("ingest_date") == F.lit(day))
-    devices = read_devices(spark, loc.raw_devices).persist()
-    devices.write.format("delta").mode("overwrite").save(spark_uri(loc.silver_devices))
+    devices = refresh_devices(spark, ctx.settings, loc.raw_devices, spark_uri(loc.silver_devices))
 
     validated = transform_validate(bronze, devices).persist()
     try:
-        bronze_rows = validated.count()
+        totals = validated.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.count(F.when(F.size("reasons") == 0, True)).alias("valid"),
+        ).first()
+        bronze_rows, valid_rows = totals["rows"], totals["valid"]
         if bronze_rows == 0:
             raise StageInputError(f"silver {day}: bronze has no rows for ingest_date={day}")
         quarantined = replace_partition(
@@ -256,7 +296,6 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
             day,
             ["ingest_date"],
         )
-        valid_rows = validated.filter(F.size("reasons") == 0).count()
         batch = transform_silver(validated).persist()
         unique_rows = batch.count()
         silver_path = spark_uri(loc.silver_events)
@@ -265,7 +304,6 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
         batch.unpersist()
     finally:
         validated.unpersist()
-        devices.unpersist()
     result.counts = {
         "bronze_rows": bronze_rows,
         "inserted": inserted,

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 from pyspark.sql import functions as F
 
+from lakehouse.context import StageInputError
 from spark_apps.bronze import (
     BRONZE_COLUMNS,
     EMPTY_OBJECT,
@@ -21,6 +22,7 @@ from spark_apps.gold import transform_device_hourly, transform_site_daily, trans
 from spark_apps.silver import (
     DEVICE_SCHEMA,
     SILVER_COLUMNS,
+    parse_registry,
     transform_quarantine,
     transform_silver,
     transform_validate,
@@ -312,3 +314,13 @@ def test_site_daily_summarises_touched_sites(spark):
         (r["site_id"], r["devices"], r["events"], r["min_value"], r["max_value"], r["mean_value"])
         for r in rows
     ] == [("s1", 2, 2, 1.0, 3.0, 2.0)]
+
+
+def test_device_registry_is_parsed_strictly():
+    good = '{"device_id": "d1", "site_id": "s", "sensor_type": "co2", "unit": "ppm", '
+    rows = parse_registry(good + '"min_valid": 0, "max_valid": 10000}\n', "reg")
+    assert rows == [("d1", "s", "co2", "ppm", 0.0, 10000.0)]
+    with pytest.raises(StageInputError, match="reg line 2"):
+        parse_registry(good + '"min_valid": 0, "max_valid": 1}\n{"device_id": "d2"}\n', "reg")
+    with pytest.raises(StageInputError, match="empty"):
+        parse_registry("\n", "reg")
