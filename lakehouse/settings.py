@@ -15,8 +15,8 @@ injects them from one ConfigMap (plain settings) and one Secret (credentials).
 | LAKEHOUSE_CATALOG_NAME           | lakehouse                               |
 | LAKEHOUSE_S3_ENDPOINT            | unset (AWS default endpoint)            |
 | AWS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY/AWS_REGION | standard AWS variables   |
-| MLFLOW_TRACKING_URI              | $LAKEHOUSE_HOME/mlruns                  |
-| LAKEHOUSE_SPARK_MASTER           | local[2]                                |
+| MLFLOW_TRACKING_URI              | sqlite:///$LAKEHOUSE_HOME/mlflow.db (*) |
+| LAKEHOUSE_SPARK_MASTER           | local[2]; under spark-submit: its master|
 | LAKEHOUSE_SHUFFLE_PARTITIONS     | 4                                       |
 | LAKEHOUSE_SPARK_DRIVER_MEMORY    | 3g                                      |
 | LAKEHOUSE_SPARK_UI               | false                                   |
@@ -26,6 +26,10 @@ injects them from one ConfigMap (plain settings) and one Secret (credentials).
 | LAKEHOUSE_READING_SECONDS        | 60  (one reading per device per minute) |
 | LAKEHOUSE_BAD_RATES              | unset: generator defaults; "malformed_json=0.01,…" overrides |
 | LAKEHOUSE_DEMO_START / _DAYS     | 2026-01-05 / 2                          |
+
+(*) MLflow 3 refuses the file store (``./mlruns``) by default and registry aliases need a
+database, so the embedded store is SQLite; the ML code keeps its artifacts under
+``$LAKEHOUSE_HOME/mlartifacts`` (a tracking server manages its own).
 
 Service initialisation (``lakehouse.bootstrap``, run by ``make services-up`` and the chart's init
 Jobs) reads its own keys through :func:`load_bootstrap_settings`: ``BUCKETS`` (names separated by
@@ -63,7 +67,7 @@ class Settings:
     aws_secret_access_key: str | None = field(repr=False)
     aws_region: str
     mlflow_tracking_uri: str
-    spark_master: str
+    spark_master: str | None  # None: the master spark-submit was given (cluster drivers)
     shuffle_partitions: int
     spark_driver_memory: str
     spark_ui: bool
@@ -136,6 +140,15 @@ def parse_rates(raw: str | None, name: str = ENV_PREFIX + "BAD_RATES") -> dict[s
     return rates
 
 
+def _spark_master(env: Mapping[str, str]) -> str | None:
+    """An explicit LAKEHOUSE_SPARK_MASTER wins; a driver launched by spark-submit (the Spark
+    Operator's) keeps the master it was given; anything else runs embedded on local[2]."""
+    explicit = _opt(env, ENV_PREFIX + "SPARK_MASTER")
+    if explicit:
+        return explicit
+    return None if _opt(env, "PYSPARK_GATEWAY_PORT") else "local[2]"
+
+
 def _local_uri(path: Path) -> str:
     return str(path.resolve())
 
@@ -162,8 +175,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         aws_access_key_id=_opt(env, "AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=_opt(env, "AWS_SECRET_ACCESS_KEY"),
         aws_region=_str(env, "AWS_REGION", "us-east-1"),
-        mlflow_tracking_uri=_str(env, "MLFLOW_TRACKING_URI", (home / "mlruns").as_uri()),
-        spark_master=_str(env, p + "SPARK_MASTER", "local[2]"),
+        mlflow_tracking_uri=_str(env, "MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
+        spark_master=_spark_master(env),
         shuffle_partitions=_int(env, p + "SHUFFLE_PARTITIONS", 4, minimum=1),
         spark_driver_memory=_str(env, p + "SPARK_DRIVER_MEMORY", "3g"),
         spark_ui=_bool(env, p + "SPARK_UI", False),

@@ -28,6 +28,10 @@ EXTENSIONS = ",".join(
 )
 
 
+def embedded(settings: Settings) -> bool:
+    return (settings.spark_master or "").startswith("local")
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Every Spark setting the lakehouse needs, as plain strings (also usable as sparkConf).
 
@@ -62,7 +66,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.databricks.delta.merge.repartitionBeforeWrite.enabled": "true",
         "spark.sql.sources.partitionOverwriteMode": "static",
     }
-    if settings.spark_master.startswith("local"):
+    if embedded(settings):
         # Embedded mode: the driver (and its UI, when enabled) listens on loopback only.
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"
@@ -124,11 +128,13 @@ def build_session(settings: Settings, app_name: str = "lakehouse") -> SparkSessi
     from pyspark.sql import SparkSession
 
     settings.jars_cache.mkdir(parents=True, exist_ok=True)
-    if settings.spark_master.startswith("local"):
+    if embedded(settings):
         # Spark picks its own address before reading any conf; keep it on loopback.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     conf, record = _with_cached_jars(spark_conf(settings))
-    builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
+    builder = SparkSession.builder.appName(app_name)
+    if settings.spark_master:
+        builder = builder.master(settings.spark_master)
     for key, value in {**conf, **catalog_credentials_conf(settings)}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
