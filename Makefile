@@ -50,6 +50,7 @@ bench: venv ## Benchmark bronze -> silver -> gold against DuckDB (EVENTS=1000000
 	$(PY) bench/pipeline.py --events $${EVENTS:-1000000}
 
 include mk/charts.mk
+include mk/dags.mk
 
 .PHONY: clean
 clean: ## Remove local state (.lakehouse) and caches; keeps the venv

@@ -71,6 +71,8 @@ def _run(settings: Settings, start: date, end: date, stages: Sequence[str] | Non
         console.print(f"Spark session start-up: {report.spark_startup_seconds:.1f} s")
     status = "[green]reconciled[/]" if data["reconciled"] else "[red]NOT reconciled[/]"
     console.print(f"Counts {status}. Summary: {settings.summary_path}")
+    if data.get("report"):
+        console.print(f"Report: {data['report']}")
     return 0 if data["reconciled"] else 1
 
 

@@ -6,8 +6,8 @@ they can never drift. Each stage names a module with
 * ``run_interval(ctx)`` - what the embedded runner calls in-process, and
 * ``main(argv)`` - what a pod or SparkApplication runs: ``python -m <module> --start D --end D``.
 
-ML stages (features, train_anomaly, train_forecast, score, report) join this tuple as
-``kind="python"`` stages of the ``ml`` package, downstream of ``gold``.
+ML stages (features, train_anomaly, train_forecast, score, report) are ``kind="python"``
+stages of the ``ml`` package, downstream of ``gold``: no Spark, so their pods stay small.
 """
 
 from __future__ import annotations
@@ -56,6 +56,41 @@ STAGES: tuple[Stage, ...] = (
         "spark_apps.gold",
         ("silver",),
         "Recompute hourly device and daily site metrics in Iceberg for the keys touched.",
+    ),
+    Stage(
+        "features",
+        "python",
+        "ml.features",
+        ("gold",),
+        "Build per-event and per-device-hour features (Delta) for the event dates touched.",
+    ),
+    Stage(
+        "train_anomaly",
+        "python",
+        "ml.train_anomaly",
+        ("features",),
+        "Train the IsolationForest detector, evaluate it on ground truth, register in MLflow.",
+    ),
+    Stage(
+        "train_forecast",
+        "python",
+        "ml.train_forecast",
+        ("features",),
+        "Train the LightGBM next-hour forecaster against seasonal naive, register in MLflow.",
+    ),
+    Stage(
+        "score",
+        "python",
+        "ml.score",
+        ("train_anomaly", "train_forecast"),
+        "Score the interval with the champion models into Iceberg gold prediction tables.",
+    ),
+    Stage(
+        "report",
+        "python",
+        "ml.report",
+        ("score",),
+        "Write the HTML report with plots under the warehouse and log it to MLflow.",
     ),
 )
 

@@ -93,8 +93,26 @@ def run_pipeline(
     return report
 
 
+def ml_summary(report: PipelineReport) -> dict[str, Any]:
+    """The ML stages' latest metrics, table versions and artifacts (the report's path)."""
+    latest: dict[str, Any] = {}
+    for r in report.results:
+        metrics = getattr(r, "metrics", None)
+        if metrics is None or (not metrics and r.stage in latest):
+            continue  # not an ML stage, or skipped after an earlier day that trained
+        latest[r.stage] = {
+            "day": r.day.isoformat(),
+            "metrics": metrics,
+            "versions": getattr(r, "versions", {}),
+            "artifacts": getattr(r, "artifacts", {}),
+            "note": r.note,
+        }
+    return latest
+
+
 def summary(settings: Settings, report: PipelineReport) -> dict[str, Any]:
     loc = locations(settings)
+    ml = ml_summary(report)
     return {
         "run_id": report.run_id,
         "interval": {"start": report.start.isoformat(), "end": report.end.isoformat()},
@@ -108,14 +126,20 @@ def summary(settings: Settings, report: PipelineReport) -> dict[str, Any]:
                 "reconciled": r.reconciled,
                 "seconds": round(r.seconds, 2),
                 "counts": r.counts,
+                **({"note": r.note} if r.note else {}),
+                **({"metrics": r.metrics} if getattr(r, "metrics", None) else {}),
             }
             for r in report.results
         ],
+        "ml": ml,
+        "report": ml.get("report", {}).get("artifacts", {}).get("report"),
         "tables": {
             "raw": loc.raw_events,
             **loc.delta_tables(),
             **loc.iceberg_tables(),
+            **loc.ml_tables(),
         },
+        "mlflow_tracking_uri": settings.mlflow_tracking_uri,
         "catalog_uri": settings.catalog_uri,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

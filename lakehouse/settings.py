@@ -25,7 +25,7 @@ injects them from one ConfigMap (plain settings) and one Secret (credentials).
 | LAKEHOUSE_DEVICES / _SITES       | 40 / 4                                  |
 | LAKEHOUSE_READING_SECONDS        | 60  (one reading per device per minute) |
 | LAKEHOUSE_BAD_RATES              | unset: generator defaults; "malformed_json=0.01,…" overrides |
-| LAKEHOUSE_DEMO_START / _DAYS     | 2026-01-05 / 2                          |
+| LAKEHOUSE_DEMO_START / _DAYS     | 2026-01-05 / 3 (a forecast needs a day before) |
 
 (*) MLflow 3 refuses the file store (``./mlruns``) by default and registry aliases need a
 database, so the embedded store is SQLite; the ML code keeps its artifacts under
@@ -189,7 +189,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reading_seconds=_int(env, p + "READING_SECONDS", 60, minimum=1),
         bad_rates=parse_rates(_opt(env, p + "BAD_RATES")),
         demo_start=demo_start,
-        demo_days=_int(env, p + "DEMO_DAYS", 2, minimum=1),
+        demo_days=_int(env, p + "DEMO_DAYS", 3, minimum=1),
     )
 
 

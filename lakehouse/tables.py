@@ -35,10 +35,16 @@ class Locations:
     silver_quarantine: str
     silver_devices: str
     audit: str
+    # ML features (Delta, path based) and reports (HTML under the warehouse).
+    features_events: str
+    features_hourly: str
+    reports: str
     # Iceberg (catalog based).
     iceberg_warehouse: str
     gold_device_hourly: str
     gold_site_daily: str
+    gold_anomaly_scores: str
+    gold_forecasts: str
 
     def delta_tables(self) -> dict[str, str]:
         return {
@@ -53,6 +59,16 @@ class Locations:
         return {
             "gold.device_hourly": self.gold_device_hourly,
             "gold.site_daily": self.gold_site_daily,
+        }
+
+    def ml_tables(self) -> dict[str, str]:
+        """Tables the ML stages write (Delta features by path, Iceberg predictions by name);
+        kept apart from the Spark-written tables above, which tests enumerate as such."""
+        return {
+            "features.events": self.features_events,
+            "features.device_hourly": self.features_hourly,
+            "gold.anomaly_scores": self.gold_anomaly_scores,
+            "gold.device_hourly_forecast": self.gold_forecasts,
         }
 
 
@@ -70,7 +86,12 @@ def locations(settings: Settings) -> Locations:
         silver_quarantine=join_uri(wh, "silver", "quarantine"),
         silver_devices=join_uri(wh, "silver", "devices"),
         audit=join_uri(wh, "audit", "stage_runs"),
+        features_events=join_uri(wh, "features", "events"),
+        features_hourly=join_uri(wh, "features", "device_hourly"),
+        reports=join_uri(wh, "reports"),
         iceberg_warehouse=join_uri(wh, "iceberg"),
         gold_device_hourly=f"{catalog}.{GOLD_NAMESPACE}.device_hourly",
         gold_site_daily=f"{catalog}.{GOLD_NAMESPACE}.site_daily",
+        gold_anomaly_scores=f"{catalog}.{GOLD_NAMESPACE}.anomaly_scores",
+        gold_forecasts=f"{catalog}.{GOLD_NAMESPACE}.device_hourly_forecast",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import date
 
 import pytest
 
@@ -36,3 +37,18 @@ def spark(settings: Settings):
     session = build_session(settings, app_name="lakehouse-tests")
     yield session
     session.stop()
+
+
+# The interval every end-to-end test shares: two days, so late events and re-sends cross days.
+E2E_START = date(2026, 1, 5)
+E2E_END = date(2026, 1, 7)
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(settings: Settings, spark):
+    """One full pipeline run (every stage, ML included) over the shared interval; the tests
+    of each tier read what it wrote instead of running it again."""
+    from lakehouse.runner import run_pipeline, write_summary
+
+    report = run_pipeline(settings, E2E_START, E2E_END, spark=spark)
+    return report, write_summary(settings, report)

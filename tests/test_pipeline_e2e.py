@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.events import REASON_CODES
 from lakehouse.generator import GeneratorConfig, generate_day
-from lakehouse.runner import run_pipeline, write_summary
+from lakehouse.runner import run_pipeline
 from lakehouse.tables import locations
 
 pytestmark = pytest.mark.e2e
@@ -38,10 +38,8 @@ def batches(settings):
 
 
 @pytest.fixture(scope="module")
-def first_run(settings, spark):
-    report = run_pipeline(settings, START, END, spark=spark)
-    summary = write_summary(settings, report)
-    return report, summary
+def first_run(pipeline_run):
+    return pipeline_run
 
 
 def table_rows(spark, settings, drop=LINEAGE) -> dict[str, list[tuple]]:

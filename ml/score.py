@@ -1,0 +1,130 @@
+"""Score the interval with the registry's champion models and write the predictions to Iceberg
+gold tables through pyiceberg (same catalog as Spark); each run replaces the interval's
+partition, so reruns never duplicate rows."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from lakehouse.context import StageContext, StageInputError, interval_parser, parse_interval
+from lakehouse.tables import locations
+from ml import io, registry
+from ml.forecast import usable
+from ml.stage import MLResult, entrypoint
+
+STAGE = "score"
+TS = pa.timestamp("us", tz="UTC")
+
+ANOMALY_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("device_id", pa.string()),
+        ("sensor_type", pa.string()),
+        ("event_ts", TS),
+        ("event_date", pa.date32()),
+        ("value", pa.float64()),
+        ("anomaly_score", pa.float64()),
+        ("is_anomaly", pa.bool_()),
+        ("model_version", pa.int64()),
+        ("_run_id", pa.string()),
+    ]
+)
+FORECAST_SCHEMA = pa.schema(
+    [
+        ("device_id", pa.string()),
+        ("sensor_type", pa.string()),
+        ("hour_start", TS),
+        ("event_date", pa.date32()),
+        ("forecast", pa.float64()),
+        ("seasonal_naive", pa.float64()),
+        ("actual", pa.float64()),
+        ("model_version", pa.int64()),
+        ("_run_id", pa.string()),
+    ]
+)
+
+
+def anomaly_rows(features: pd.DataFrame, model: Any, version: str, run_id: str) -> pd.DataFrame:
+    out = features[["event_id", "device_id", "sensor_type", "event_ts", "event_date", "value"]]
+    return out.assign(
+        anomaly_score=model.anomaly_score(features),
+        is_anomaly=model.predict(features).astype(bool),
+        model_version=int(version),
+        _run_id=run_id,
+    )[ANOMALY_SCHEMA.names]
+
+
+def forecast_rows(features: pd.DataFrame, model: Any, version: str, run_id: str) -> pd.DataFrame:
+    rows = features[usable(features)]
+    return pd.DataFrame(
+        {
+            "device_id": rows["device_id"],
+            "sensor_type": rows["sensor_type"],
+            "hour_start": rows["hour_start"],
+            "event_date": rows["event_date"],
+            "forecast": model.predict(rows) if len(rows) else [],
+            "seasonal_naive": rows["lag_24"],
+            "actual": rows["actual"],
+            "model_version": int(version),
+            "_run_id": run_id,
+        }
+    )[FORECAST_SCHEMA.names]
+
+
+def _features(ctx: StageContext, uri: str, day: date) -> pd.DataFrame:
+    frame, version = io.read_delta(ctx.settings, uri, partition="event_date", values=[day])
+    if version is None or frame.empty:
+        raise StageInputError(f"{STAGE} {day}: no features for {day} at {uri}; run features")
+    return frame
+
+
+def score_day(ctx: StageContext, day: date) -> MLResult:
+    started = time.monotonic()
+    loc = locations(ctx.settings)
+    result = MLResult(STAGE, day, ctx.run_id)
+    client = registry.client(ctx.settings)
+    notes = []
+    jobs = (
+        (registry.ANOMALY_MODEL, loc.features_events, loc.gold_anomaly_scores, ANOMALY_SCHEMA),
+        (registry.FORECAST_MODEL, loc.features_hourly, loc.gold_forecasts, FORECAST_SCHEMA),
+    )
+    for name, features_uri, table, schema in jobs:
+        kind = "anomaly" if name == registry.ANOMALY_MODEL else "forecast"
+        champion = registry.load_champion(client, name)
+        if champion is None:
+            notes.append(f"no {name}@{registry.CHAMPION} yet: {kind} not scored")
+            continue
+        model, version = champion
+        features = _features(ctx, features_uri, day)
+        build = anomaly_rows if kind == "anomaly" else forecast_rows
+        rows = build(features, model, version, ctx.run_id)
+        io.replace_iceberg_partition(ctx.settings, loc.iceberg_warehouse, table, schema, rows, day)
+        result.counts[f"{kind}_rows"] = len(rows)
+        result.versions[f"{kind}_model_version"] = int(version)
+        if kind == "anomaly":
+            result.counts["anomalies_flagged"] = int(rows["is_anomaly"].sum())
+        else:
+            result.counts["forecast_rows_without_history"] = int((~usable(features)).sum())
+    result.note = "; ".join(notes)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def run_interval(ctx: StageContext) -> list[MLResult]:
+    return [score_day(ctx, day) for day in ctx.days()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_interval(interval_parser(__doc__.splitlines()[0]), argv)
+    return entrypoint(STAGE, args, run_interval)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
