@@ -38,7 +38,8 @@ demo: venv ## Run the whole pipeline on embedded defaults and print the summary
 
 .PHONY: test
 test: venv lint tools-helm chart-deps ## Run every test tier this machine can run, from nothing
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/services
+	$(MAKE) --no-print-directory test-services
 
 .PHONY: lint
 lint: venv ## Ruff lint and format check
@@ -51,6 +52,7 @@ bench: venv ## Benchmark bronze -> silver -> gold against DuckDB (EVENTS=1000000
 
 include mk/charts.mk
 include mk/dags.mk
+include mk/services.mk
 
 .PHONY: clean
 clean: ## Remove local state (.lakehouse) and caches; keeps the venv
