@@ -284,9 +284,12 @@ def test_services_script_refuses_unknown_servers() -> None:
 def test_ml_stages_used_the_mlflow_server_with_artifacts_in_s3(clean: Scenario, summary) -> None:
     from mlflow.tracking import MlflowClient
 
-    assert totals(summary, "train_anomaly")["model_version"] >= 1
+    assert totals(summary, "train_anomaly")["promoted"] >= 1
     client = MlflowClient(tracking_uri=clean.settings.mlflow_tracking_uri)
-    assert client.search_registered_models(), "no registered model in the MLflow server"
+    registered = client.search_registered_models()
+    assert registered, "no registered model in the MLflow server"
+    champions = [client.get_model_version_by_alias(m.name, "champion") for m in registered]
+    assert all(int(v.version) >= 1 for v in champions)
     models = [
         u for u in list_files(clean.settings, "s3://lakehouse-mlflow") if u.endswith("/MLmodel")
     ]
