@@ -9,15 +9,17 @@ LAKEHOUSE_SERVICES_DIR ?= /tmp/lakehouse-services
 export LAKEHOUSE_SERVICES_DIR
 
 .PHONY: services-up
-services-up: venv ## Install (once) and start S3, PostgreSQL, MLflow on 127.0.0.1; print the profile
-	PY=$(PY) bash $(SERVICES) up
+services-up: venv ## Install (once) and start S3, PostgreSQL, MLflow on 127.0.0.1
+	@: the profile holds generated credentials, so it is only printed by services-env
+	PY=$(PY) bash $(SERVICES) up >/dev/null
+	@echo 'Services up. Load their settings with: eval "$$(make -s services-env)"' 
 
 .PHONY: services-down
 services-down: ## Stop the services and delete their state folder
 	PY=$(PY) bash $(SERVICES) down
 
 .PHONY: services-env
-services-env: ## Print the services profile (eval "$$(make -s services-env)")
+services-env: ## Print the services profile, for: eval "$(make -s services-env)"
 	@bash $(SERVICES) env
 
 .PHONY: test-services
