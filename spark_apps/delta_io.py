@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 
 from pyspark.sql import DataFrame, SparkSession
@@ -76,9 +75,3 @@ def append_audit(spark: SparkSession, path: str, results: list[StageResult]) -> 
     spark.createDataFrame(rows, AUDIT_SCHEMA).write.format("delta").mode("append").partitionBy(
         "stage"
     ).save(path)
-
-
-def audit_json(result: StageResult) -> str:
-    return json.dumps(
-        {"stage": result.stage, "day": result.day.isoformat(), **result.counts}, sort_keys=True
-    )
