@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import re
 import sys
-import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -178,7 +177,6 @@ def unreadable_rows(spark: SparkSession, day: date, objects: list[RawObject]) ->
 
 
 def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
-    started = time.monotonic()
     loc = locations(ctx.settings)
     result = StageResult(STAGE, day, ctx.run_id)
     objects = scan_raw_day(ctx.settings, loc.raw_events, day)
@@ -211,7 +209,6 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
             result.note = "unusable objects: " + ", ".join(
                 f"{key} ({problem})" for key, problem in sorted(problems.items())
             )
-    result.seconds = time.monotonic() - started
     return result
 
 

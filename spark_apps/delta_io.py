@@ -7,13 +7,22 @@ from datetime import UTC, date, datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from lakehouse.context import StageResult
+from lakehouse.context import StageInputError, StageResult
 
 
 def delta_exists(spark: SparkSession, path: str) -> bool:
     from delta.tables import DeltaTable
 
     return DeltaTable.isDeltaTable(spark, path)
+
+
+def read_upstream(
+    spark: SparkSession, path: str, stage: str, day: date, upstream: str
+) -> DataFrame:
+    """The upstream stage's Delta table, or a StageInputError naming the stage to run first."""
+    if not delta_exists(spark, path):
+        raise StageInputError(f"{stage} {day}: no {upstream} table at {path}; run {upstream} first")
+    return spark.read.format("delta").load(path)
 
 
 def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, int]:

@@ -8,7 +8,6 @@ on D. Recomputing them reads every silver row of those keys, whenever it arrived
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 from datetime import date
 
@@ -17,14 +16,13 @@ from pyspark.sql import functions as F
 
 from lakehouse.context import (
     StageContext,
-    StageInputError,
     StageResult,
     interval_parser,
     parse_interval,
     reconcile,
 )
 from lakehouse.tables import GOLD_NAMESPACE, locations, spark_uri
-from spark_apps.delta_io import delta_exists
+from spark_apps.delta_io import read_upstream
 
 STAGE = "gold"
 
@@ -117,13 +115,9 @@ def merge_upsert(spark: SparkSession, table: str, updates: DataFrame, keys: Sequ
 
 
 def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
-    started = time.monotonic()
     loc = locations(ctx.settings)
     result = StageResult(STAGE, day, ctx.run_id)
-    silver_path = spark_uri(loc.silver_events)
-    if not delta_exists(spark, silver_path):
-        raise StageInputError(f"gold {day}: no silver table at {silver_path}; run silver first")
-    silver = spark.read.format("delta").load(silver_path)
+    silver = read_upstream(spark, spark_uri(loc.silver_events), STAGE, day, "silver")
     new_rows = silver.filter(F.col("ingest_date") == F.lit(day))
     touched = transform_touched_hours(new_rows).persist()
     dates = [
@@ -151,7 +145,6 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
         "site_daily_rows": daily_rows,
         "event_dates": len(dates),
     }
-    result.seconds = time.monotonic() - started
     return result
 
 

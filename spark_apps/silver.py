@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -37,7 +36,7 @@ from lakehouse.events import (
 )
 from lakehouse.settings import Settings
 from lakehouse.tables import locations, spark_uri
-from spark_apps.delta_io import delta_exists, replace_partition
+from spark_apps.delta_io import delta_exists, read_upstream, replace_partition
 
 STAGE = "silver"
 
@@ -271,13 +270,11 @@ def count_already_present(spark: SparkSession, path: str, batch: DataFrame) -> i
 
 
 def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
-    started = time.monotonic()
     loc = locations(ctx.settings)
     result = StageResult(STAGE, day, ctx.run_id)
-    bronze_path = spark_uri(loc.bronze_events)
-    if not delta_exists(spark, bronze_path):
-        raise StageInputError(f"silver {day}: no bronze table at {bronze_path}; run bronze first")
-    bronze = spark.read.format("delta").load(bronze_path).filter(F.col("ingest_date") == F.lit(day))
+    bronze = read_upstream(spark, spark_uri(loc.bronze_events), STAGE, day, "bronze").filter(
+        F.col("ingest_date") == F.lit(day)
+    )
     devices = refresh_devices(spark, ctx.settings, loc.raw_devices, spark_uri(loc.silver_devices))
 
     validated = transform_validate(bronze, devices).persist()
@@ -311,7 +308,6 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
         "duplicates": valid_rows - unique_rows,
         "quarantined": quarantined,
     }
-    result.seconds = time.monotonic() - started
     return result
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -33,7 +34,9 @@ def run_stage_days(
     audit_path = spark_uri(locations(ctx.settings).audit)
     results = []
     for day in ctx.days():
+        started = time.monotonic()
         result = run_day(spark, ctx, day)
+        result.seconds = time.monotonic() - started
         if checks is not None:
             try:
                 checks(result)
