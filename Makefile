@@ -42,9 +42,10 @@ test: venv lint tools-helm chart-deps ## Run every test tier this machine can ru
 	$(MAKE) --no-print-directory test-services
 
 .PHONY: lint
-lint: venv ## Ruff lint and format check
+lint: venv ## Ruff lint and format check; hadolint on images/*/Dockerfile
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint --config images/.hadolint.yaml images/*/Dockerfile
 
 .PHONY: bench
 bench: venv ## Benchmark bronze -> silver -> gold against DuckDB (EVENTS=1000000)
