@@ -4,6 +4,8 @@
 #   chart-tools.sh helm   build the pinned helm into .tools/bin (go install; ~5 min the first time)
 #   chart-tools.sh deps   assemble charts/.build/lakehouse: the umbrella chart plus the pinned
 #                         upstream spark-operator chart copied from its Go module (module cache)
+#   chart-tools.sh checkov  install the pinned checkov into its own environment .tools/checkov
+#                         (uv from .tools/bin; its pins conflict with uv.lock, so not in .venv)
 #   chart-tools.sh env    print the resolved versions and paths
 #
 # Versions come from versions.env, the project's one version matrix.
@@ -49,6 +51,27 @@ cmd_helm() {
   "$HELM" version
 }
 
+CHECKOV_ENV="${CHECKOV_ENV:-$ROOT/.tools/checkov}"
+CHECKOV="$CHECKOV_ENV/bin/checkov"
+
+checkov_ok() {
+  # The installed distribution's version: what `checkov --version` prints, without its slow import.
+  [[ -x "$CHECKOV" ]] && [[ "$("$CHECKOV_ENV/bin/python" -c \
+    'import importlib.metadata as m; print(m.version("checkov"))' 2>/dev/null)" == "$CHECKOV_VERSION" ]]
+}
+
+cmd_checkov() {
+  : "${CHECKOV_VERSION:?CHECKOV_VERSION missing from versions.env}"
+  if checkov_ok; then echo "checkov $CHECKOV_VERSION: $CHECKOV"; return; fi
+  local uv="${UV:-$ROOT/.tools/bin/uv}"
+  [[ -x "$uv" ]] || { echo "uv not found at $uv: run 'make venv' first" >&2; exit 3; }
+  echo "installing checkov $CHECKOV_VERSION into $CHECKOV_ENV"
+  rm -rf "$CHECKOV_ENV"
+  "$uv" venv --quiet --python "${PYTHON:-python3}" "$CHECKOV_ENV"
+  "$uv" pip install --quiet --python "$CHECKOV_ENV/bin/python" "checkov==$CHECKOV_VERSION"
+  checkov_ok || { echo "installed checkov does not report $CHECKOV_VERSION" >&2; exit 1; }
+}
+
 spark_operator_dir() {
   (cd /tmp && go mod download -json "$SPARK_OPERATOR_MODULE@v$SPARK_OPERATOR_CHART_VERSION") \
     | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
@@ -81,11 +104,14 @@ cmd_env() {
   echo "KUBERNETES_VERSION=$KUBERNETES_VERSION"
   echo "CHART_BUILD=$BUILD/lakehouse"
   echo "SPARK_OPERATOR_CHART_VERSION=$SPARK_OPERATOR_CHART_VERSION"
+  echo "CHECKOV=$CHECKOV"
+  echo "CHECKOV_VERSION=${CHECKOV_VERSION:-}"
 }
 
 case "${1:-}" in
   helm) cmd_helm ;;
   deps) cmd_deps ;;
+  checkov) cmd_checkov ;;
   env) cmd_env ;;
-  *) echo "usage: $0 helm|deps|env" >&2; exit 2 ;;
+  *) echo "usage: $0 helm|deps|checkov|env" >&2; exit 2 ;;
 esac

@@ -187,6 +187,17 @@ def pod_requests(spec: dict[str, Any]) -> tuple[Fraction, int]:
     return c, m
 
 
+def worker_pod_templates(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Airflow worker Pod(s) kept as pod_template.yaml in a rendered ConfigMap."""
+    import yaml
+
+    return [
+        yaml.safe_load(doc["data"]["pod_template.yaml"])
+        for doc in docs
+        if doc.get("kind") == "ConfigMap" and "pod_template.yaml" in doc.get("data", {})
+    ]
+
+
 def footprint(docs: list[dict[str, Any]]) -> dict[str, tuple[Fraction, int]]:
     """Requests per component (replicas counted), plus the reserved workloads."""
     sums: dict[str, list[Any]] = defaultdict(lambda: [Fraction(0), 0])
@@ -201,6 +212,9 @@ def footprint(docs: list[dict[str, Any]]) -> dict[str, tuple[Fraction, int]]:
         sums[name][1] += m * replicas
     for name, (c, m) in RESERVED.items():
         sums[name] = [cpu(c), memory(m)]
+    # One KubernetesExecutor worker pod runs per task: reserve one, as its template renders.
+    for spec in worker_pod_templates(docs):
+        sums["airflow-worker (reserved)"] = list(pod_requests(spec["spec"]))
     return {k: (v[0], v[1]) for k, v in sorted(sums.items())}
 
 

@@ -62,7 +62,11 @@ def test_default_render_has_every_component(default_docs: list[dict[str, Any]]) 
     ]:
         assert expected in names
     jobs = sorted(d["metadata"]["name"].rsplit("-", 1)[0] for d in by_kind(default_docs, "Job"))
-    assert jobs == ["lakehouse-minio-buckets", "lakehouse-postgres-init"]
+    assert jobs == [
+        "lakehouse-airflow-migrate",
+        "lakehouse-minio-buckets",
+        "lakehouse-postgres-init",
+    ]
 
 
 def test_crds_rendered_with_include_crds(renderer: Renderer) -> None:
@@ -123,6 +127,8 @@ def test_generated_credentials_are_random_and_complete(renderer: Renderer) -> No
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD",
         "LAKEHOUSE_CATALOG_USER", "LAKEHOUSE_CATALOG_PASSWORD",
         "MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD", "AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD",
+        "AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_JWT_SECRET",
+        "AIRFLOW_ADMIN_PASSWORD",
     }  # fmt: skip
     for key in first:
         value = base64.b64decode(first[key]).decode()

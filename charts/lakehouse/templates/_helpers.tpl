@@ -59,7 +59,8 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* Pod-level security context: non-root, fixed uid/gid, RuntimeDefault seccomp. (dict "uid" 1000) */}}
+{{/* Pod-level security context: non-root, fixed uid/gid, RuntimeDefault seccomp.
+     (dict "uid" 10001): uids >= 10000 never match an account of the node (checkov CKV_K8S_40). */}}
 {{- define "lakehouse.podSecurityContext" -}}
 runAsNonRoot: true
 runAsUser: {{ .uid }}
@@ -184,6 +185,7 @@ imagePullSecrets:
 {{- if ne (len ($buckets | uniq)) (len $buckets) -}}
 {{- fail "objectStore.buckets: every bucket name must be different" -}}
 {{- end -}}
+{{- include "lakehouse.airflow.validate" . -}}
 {{- end -}}
 
 {{/* ---------------------------------------------------------------- network policies */}}
@@ -196,6 +198,7 @@ apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
   name: {{ include "lakehouse.componentName" (dict "root" .root "component" (printf "%s-ingress" .component)) }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "lakehouse.labels" (dict "root" .root "component" .component) | nindent 4 }}
 spec:
@@ -217,6 +220,7 @@ apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
   name: {{ include "lakehouse.componentName" (dict "root" .root "component" (printf "%s-clients" .component)) }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "lakehouse.labels" (dict "root" .root "component" .component) | nindent 4 }}
 spec:
