@@ -54,6 +54,7 @@ bench: venv ## Benchmark bronze -> silver -> gold against DuckDB (EVENTS=1000000
 include mk/charts.mk
 include mk/dags.mk
 include mk/services.mk
+include mk/cluster.mk
 
 .PHONY: clean
 clean: ## Remove local state (.lakehouse) and caches; keeps the venv

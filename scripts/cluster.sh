@@ -1,0 +1,505 @@
+#!/usr/bin/env bash
+# The laptop cluster: every step behind `make up`, `make run`, `make port-forward` and friends
+# (mk/cluster.mk calls one subcommand per target). Each step is idempotent and fails fast with a
+# message that says what to do next.
+#
+#   cluster.sh preflight     Docker running with enough memory/CPUs; kind, kubectl, helm built
+#   cluster.sh create        the kind cluster (kind-config.yaml, node image pinned by digest)
+#   cluster.sh images        docker build images/<name>/Dockerfile -> lakehouse/<name>:<version>
+#   cluster.sh load          kind load docker-image of those images into the node
+#   cluster.sh deploy        helm upgrade --install --wait, watched by the watchdog meanwhile
+#   cluster.sh watch         final watchdog pass, then the UI commands
+#   cluster.sh ingest        the ingest stage as a Job in the cluster (DAY=YYYY-MM-DD)
+#   cluster.sh run           trigger lakehouse_end_to_end in Airflow and follow it to the end
+#   cluster.sh status|logs|port-forward|down|clean
+#   cluster.sh tools|env      build the tools only | print the settings a run would use
+#
+# Versions come from versions.env; a variable already in the environment wins, which is how
+# `make up KIND_VERSION=...` reaches this script (make exports command-line variables).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+load_versions() {
+  local key value
+  while IFS='=' read -r key value; do
+    [[ "$key" =~ ^[A-Z][A-Z0-9_]*$ ]] || continue
+    [[ -n "${!key:-}" ]] || export "$key=$value"
+  done <"$ROOT/versions.env"
+}
+load_versions
+: "${KIND_VERSION:?KIND_VERSION missing from versions.env}"
+: "${KIND_NODE_IMAGE:?KIND_NODE_IMAGE missing from versions.env}"
+: "${KUBERNETES_VERSION:?KUBERNETES_VERSION missing from versions.env}"
+
+CLUSTER_NAME="${CLUSTER_NAME:-lakehouse}"
+NAMESPACE="${NAMESPACE:-lakehouse}"
+RELEASE="${RELEASE:-lakehouse}"
+# The images the chart and the DAGs run; jupyter (optional component) on request.
+CLUSTER_IMAGES="${CLUSTER_IMAGES:-spark airflow python mlflow}"
+# A kubeconfig of its own, so the user's ~/.kube/config is never edited.
+STATE="${CLUSTER_STATE:-$ROOT/.cluster}"
+KCFG="${CLUSTER_KUBECONFIG:-$STATE/kubeconfig}"
+TOOLS_BIN="${TOOLS_BIN:-$ROOT/.tools/bin}"
+KIND="$TOOLS_BIN/kind"
+KUBECTL="$TOOLS_BIN/kubectl"
+HELM="$TOOLS_BIN/helm"
+PYTHON="${PYTHON:-python3}"
+WATCH="$ROOT/scripts/cluster_watch.py"
+CHART="$ROOT/charts/.build/lakehouse"
+KIND_VALUES="${KIND_VALUES:-$ROOT/charts/lakehouse/values-kind.yaml}"
+DAG_ID="${DAG_ID:-lakehouse_end_to_end}"
+# Laptop minimums: the chart's footprint budget (3 CPU, 6 GiB requested) plus the control plane.
+MIN_MEMORY_GIB="${MIN_MEMORY_GIB:-7}"
+MIN_CPUS="${MIN_CPUS:-4}"
+
+say() { printf '==> %s\n' "$*"; }
+die() {
+  printf 'error: %s\n' "$1" >&2
+  shift
+  local line
+  for line in "$@"; do printf '       %s\n' "$line" >&2; done
+  exit 1
+}
+
+project_version() {
+  sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml" | head -n1
+}
+IMAGE_TAG="${IMAGE_TAG:-$(project_version)}"
+
+# ---------------------------------------------------------------------------------------------
+# Docker: checked first by every step, so a machine without it fails in well under a second.
+
+docker_state() {
+  # Prints "absent", "down: <reason>" or "up <MemTotal bytes> <NCPU>".
+  if ! command -v docker >/dev/null 2>&1; then
+    echo absent
+    return
+  fi
+  local out limit=()
+  # A daemon behind a dead TCP address would hang; macOS has no `timeout` unless coreutils.
+  command -v timeout >/dev/null 2>&1 && limit=(timeout 15)
+  if out="$(${limit[@]+"${limit[@]}"} docker info --format '{{.MemTotal}} {{.NCPU}}' 2>&1)"; then
+    echo "up $out"
+  else
+    echo "down: $(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n1)"
+  fi
+}
+
+require_docker() {
+  local state
+  state="$(docker_state)"
+  case "$state" in
+    absent)
+      die "Docker is required for the laptop cluster, and \`docker\` is not on PATH." \
+        "Install Docker (Docker Desktop, or Docker Engine on Linux), start it, then run \`make up\`." \
+        "Without Docker, \`make demo\` runs the same pipeline embedded and \`make test\` verifies it."
+      ;;
+    down:*)
+      die "Docker is installed but its daemon does not answer (${state#down: })." \
+        "Start Docker (Docker Desktop, or \`sudo systemctl start docker\`) and run the target again."
+      ;;
+  esac
+  DOCKER_MEMORY_BYTES="$(awk '{print $2}' <<<"$state")"
+  DOCKER_CPUS="$(awk '{print $3}' <<<"$state")"
+}
+
+check_resources() {
+  # Docker Desktop reports a little less than the configured size: round to the nearest GiB.
+  local gib=$(((DOCKER_MEMORY_BYTES + 512 * 1024 * 1024) / 1024 / 1024 / 1024))
+  if ((gib < MIN_MEMORY_GIB)); then
+    die "Docker has ${gib} GiB of memory; the lakehouse needs at least ${MIN_MEMORY_GIB} GiB (8 recommended)." \
+      "Docker Desktop: Settings > Resources > Memory. Override the check with MIN_MEMORY_GIB=<n>."
+  fi
+  if ((DOCKER_CPUS < MIN_CPUS)); then
+    die "Docker has ${DOCKER_CPUS} CPUs; the lakehouse requests 3 CPUs plus the control plane's ~1." \
+      "Docker Desktop: Settings > Resources > CPUs (${MIN_CPUS} or more). Override with MIN_CPUS=<n>."
+  fi
+  say "Docker: ${gib} GiB, ${DOCKER_CPUS} CPUs"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Tools, pinned and built into .tools/bin with the Go toolchain (as helm is, by chart-tools.sh).
+
+require_go() {
+  command -v go >/dev/null 2>&1 && return
+  die "the Go toolchain is not installed: cannot build $1 into $TOOLS_BIN." \
+    "Install Go (1.24 or newer) and run the target again, or put $1 $2 at $TOOLS_BIN/$1."
+}
+
+kind_ok() { [[ -x "$KIND" ]] && [[ "$("$KIND" version 2>/dev/null)" == "kind v$KIND_VERSION "* ]]; }
+
+ensure_kind() {
+  kind_ok && return
+  require_go kind "v$KIND_VERSION"
+  say "building kind v$KIND_VERSION into $TOOLS_BIN"
+  mkdir -p "$TOOLS_BIN"
+  (cd /tmp && GOBIN="$TOOLS_BIN" GOFLAGS=-buildvcs=false go install -trimpath -ldflags "-s -w" \
+    "sigs.k8s.io/kind@v$KIND_VERSION")
+  kind_ok || die "the built kind does not report v$KIND_VERSION"
+}
+
+kubectl_ok() {
+  [[ -x "$KUBECTL" ]] \
+    && grep -q "\"gitVersion\": \"v$KUBERNETES_VERSION\"" <<<"$("$KUBECTL" version --client -o json 2>/dev/null)"
+}
+
+ensure_kubectl() {
+  kubectl_ok && return
+  require_go kubectl "v$KUBERNETES_VERSION"
+  # kubectl's command lives in the published staging module k8s.io/kubectl (v0.N.P for Kubernetes
+  # 1.N.P); k8s.io/kubernetes itself cannot be `go install`ed (replace directives). A two-line
+  # main in a throwaway module builds it; the version is stamped as Kubernetes' build does.
+  local staging="v0.${KUBERNETES_VERSION#1.}" src="$ROOT/.tools/src/kubectl"
+  say "building kubectl v$KUBERNETES_VERSION (k8s.io/kubectl $staging) into $TOOLS_BIN (minutes, once)"
+  rm -rf "$src" && mkdir -p "$src" "$TOOLS_BIN"
+  cat >"$src/main.go" <<'EOF'
+// kubectl of the pinned Kubernetes version, built by scripts/cluster.sh.
+package main
+
+import (
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	"k8s.io/component-base/cli"
+	"k8s.io/kubectl/pkg/cmd"
+	"k8s.io/kubectl/pkg/cmd/util"
+)
+
+func main() {
+	if err := cli.RunNoErrOutput(cmd.NewDefaultKubectlCommand()); err != nil {
+		util.CheckErr(err)
+	}
+}
+EOF
+  local v="v$KUBERNETES_VERSION"
+  (
+    cd "$src"
+    export GOFLAGS=-buildvcs=false
+    go mod init lakehouse.local/kubectl >/dev/null 2>&1
+    go get "k8s.io/kubectl@$staging" "k8s.io/client-go@$staging" "k8s.io/component-base@$staging" >/dev/null
+    go mod tidy >/dev/null
+    go build -trimpath -ldflags "-s -w \
+      -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitVersion=$v \
+      -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMajor=1 \
+      -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION") \
+      -X k8s.io/client-go/pkg/version.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION") \
+      -X k8s.io/component-base/version.gitTreeState=clean" -o "$KUBECTL" .
+  )
+  kubectl_ok || die "the built kubectl does not report $v"
+}
+
+ensure_helm() { bash "$ROOT/charts/scripts/chart-tools.sh" helm >/dev/null; }
+
+ensure_tools() {
+  ensure_kind
+  ensure_kubectl
+  ensure_helm
+  command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found: the watchdog needs Python 3.11+."
+  say "tools: $("$KIND" version | cut -d' ' -f1-2), kubectl v$KUBERNETES_VERSION, helm v$HELM_VERSION"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Cluster
+
+cluster_exists() { grep -qx "$CLUSTER_NAME" <<<"$("$KIND" get clusters 2>/dev/null)"; }
+
+require_cluster() {
+  require_docker
+  ensure_kind
+  cluster_exists || die "no kind cluster \"$CLUSTER_NAME\": run \`make up\` first."
+  [[ -s "$KCFG" ]] || "$KIND" export kubeconfig --name "$CLUSTER_NAME" --kubeconfig "$KCFG" >/dev/null
+  ensure_kubectl
+}
+
+kc() { "$KUBECTL" --kubeconfig "$KCFG" "$@"; }
+kcn() { kc --namespace "$NAMESPACE" "$@"; }
+
+cmd_preflight() {
+  require_docker
+  check_resources
+  ensure_tools
+}
+
+cmd_create() {
+  require_docker
+  ensure_kind
+  mkdir -p "$STATE"
+  if cluster_exists; then
+    say "kind cluster \"$CLUSTER_NAME\" exists"
+    local image
+    image="$(docker inspect --format '{{.Config.Image}}' "$CLUSTER_NAME-control-plane" 2>/dev/null || true)"
+    [[ -z "$image" || "$image" == "$KIND_NODE_IMAGE" ]] \
+      || say "warning: its node runs $image, not $KIND_NODE_IMAGE: \`make down up\` to recreate it"
+    "$KIND" export kubeconfig --name "$CLUSTER_NAME" --kubeconfig "$KCFG" >/dev/null
+  else
+    "$KIND" create cluster --name "$CLUSTER_NAME" --image "$KIND_NODE_IMAGE" \
+      --config "$ROOT/kind-config.yaml" --kubeconfig "$KCFG" --wait 180s
+  fi
+  say "kubeconfig: $KCFG (export KUBECONFIG=$KCFG to use your own kubectl)"
+}
+
+cmd_images() {
+  require_docker
+  local name dockerfile key args=()
+  # Every key of the version matrix, with the value in force (an override included).
+  while IFS='=' read -r key _; do
+    [[ "$key" =~ ^[A-Z][A-Z0-9_]*$ ]] && args+=(--build-arg "$key=${!key}")
+  done <"$ROOT/versions.env"
+  for name in $CLUSTER_IMAGES; do
+    dockerfile="$ROOT/images/$name/Dockerfile"
+    [[ -f "$dockerfile" ]] || die "no $dockerfile: cannot build lakehouse/$name."
+    say "docker build lakehouse/$name:$IMAGE_TAG"
+    docker build --file "$dockerfile" --tag "lakehouse/$name:$IMAGE_TAG" \
+      --build-arg "PROJECT_VERSION=$IMAGE_TAG" "${args[@]}" "$ROOT"
+  done
+}
+
+cmd_load() {
+  require_cluster
+  local name
+  for name in $CLUSTER_IMAGES; do
+    docker image inspect "lakehouse/$name:$IMAGE_TAG" >/dev/null 2>&1 \
+      || die "image lakehouse/$name:$IMAGE_TAG is not built: run \`make images\` first."
+    # kind skips an image whose ID the node already has, so a repeated load is cheap.
+    "$KIND" load docker-image --name "$CLUSTER_NAME" "lakehouse/$name:$IMAGE_TAG"
+  done
+}
+
+watchdog() {
+  "$PYTHON" "$WATCH" --kubectl "$KUBECTL" --kubeconfig "$KCFG" --namespace "$NAMESPACE" "$@"
+}
+
+cmd_deploy() {
+  require_cluster
+  ensure_helm
+  bash "$ROOT/charts/scripts/chart-tools.sh" deps
+  [[ -f "$KIND_VALUES" ]] || die "no $KIND_VALUES: the kind values of the chart are missing."
+  say "helm upgrade --install $RELEASE (namespace $NAMESPACE), watched for stuck pods"
+  # helm --wait alone would sit out its whole timeout on a pod that can never start; the
+  # watchdog runs beside it and stops the deploy at the first such pod, naming it.
+  "$HELM" upgrade --install "$RELEASE" "$CHART" --kubeconfig "$KCFG" \
+    --namespace "$NAMESPACE" --create-namespace --values "$KIND_VALUES" \
+    --wait --wait-for-jobs --timeout "${DEPLOY_TIMEOUT:-20m}" &
+  local helm_pid=$! status=0
+  while kill -0 "$helm_pid" 2>/dev/null; do
+    if ! watchdog --once; then
+      kill "$helm_pid" 2>/dev/null || true
+      wait "$helm_pid" 2>/dev/null || true
+      die "deploy stopped: see the pods named above (\`make status\`, \`make logs\`)."
+    fi
+    sleep 5
+  done
+  wait "$helm_pid" || status=$?
+  ((status == 0)) || die "helm upgrade --install failed (exit $status): \`make status\` shows the pods."
+}
+
+ui_hints() {
+  cat <<EOF
+
+The lakehouse is up. Next:
+  make run            trigger $DAG_ID and follow it to the end
+  make port-forward   Airflow http://127.0.0.1:${AIRFLOW_PORT:-8080}, MLflow http://127.0.0.1:${MLFLOW_PORT:-5000},
+                      MinIO console http://127.0.0.1:${MINIO_CONSOLE_PORT:-9001}, Spark UI http://127.0.0.1:${SPARK_UI_PORT:-4040}
+  make status | make logs | make down
+  export KUBECONFIG=$KCFG   # for your own kubectl / helm
+EOF
+}
+
+cmd_watch() {
+  require_cluster
+  watchdog --timeout "${WATCH_TIMEOUT:-600}"
+  ui_hints
+}
+
+# ---------------------------------------------------------------------------------------------
+# Pipeline
+
+default_day() {
+  # The interval a run triggered now processes: the day before the last 02:00 UTC.
+  "$PYTHON" -c 'from datetime import UTC, datetime, timedelta
+now = datetime.now(UTC) - timedelta(hours=2)
+print((now - timedelta(days=1)).date().isoformat())'
+}
+
+cmd_ingest() {
+  require_cluster
+  local day="${DAY:-$(default_day)}" end job
+  [[ "$day" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || die "DAY must be YYYY-MM-DD, got \"$day\"."
+  end="$("$PYTHON" -c "import datetime,sys; print(datetime.date.fromisoformat(sys.argv[1]) + datetime.timedelta(days=1))" "$day")"
+  job="$RELEASE-ingest-${day//-/}"
+  say "ingest $day as Job $job"
+  kcn delete job "$job" --ignore-not-found --wait >/dev/null
+  "$PYTHON" "$ROOT/scripts/cluster_jobs.py" ingest --name "$job" --release "$RELEASE" \
+    --image "lakehouse/python:$IMAGE_TAG" --start "$day" --end "$end" | kcn apply -f -
+  watchdog --job "$job" --timeout "${INGEST_TIMEOUT:-900}"
+  kcn logs "job/$job" --tail=50
+}
+
+airflow() {
+  kcn exec "${AIRFLOW_EXEC:-deploy/$RELEASE-airflow-scheduler}" -- airflow "$@"
+}
+
+cmd_run() {
+  require_cluster
+  local run_id state="" last="" tasks deadline
+  run_id="make__$(date -u +%Y%m%dT%H%M%SZ)"
+  # Right after a deploy the dag-processor may not have parsed the DAG yet.
+  deadline=$((SECONDS + 180))
+  until airflow dags unpause "$DAG_ID" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "Airflow does not know $DAG_ID (or cannot be reached)." \
+      "\`make status\` shows the Airflow pods; \`make logs COMPONENT=airflow-dag-processor\` why."
+    sleep 5
+  done
+  airflow dags trigger "$DAG_ID" --run-id "$run_id" >/dev/null
+  say "triggered $DAG_ID run $run_id; following it (Ctrl-C stops following, not the run)"
+  deadline=$((SECONDS + ${RUN_TIMEOUT:-5400}))
+  while :; do
+    state="$(airflow dags state "$DAG_ID" "$run_id" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n1 || true)"
+    tasks="$(airflow tasks states-for-dag-run "$DAG_ID" "$run_id" -o plain 2>/dev/null || true)"
+    if [[ "$tasks" != "$last" ]]; then
+      printf '\n[%s] run %s\n%s\n' "$(date -u +%H:%M:%S)" "${state:-queued}" "$tasks"
+      last="$tasks"
+    fi
+    case "$state" in
+      success) say "run $run_id succeeded"; return 0 ;;
+      failed) die "run $run_id failed: the failed tasks are listed above; \`make logs\` shows pod logs." ;;
+    esac
+    # A stage pod that can never start fails the run here rather than after every retry.
+    watchdog --once || die "run $run_id cannot progress: see the pods named above."
+    ((SECONDS < deadline)) || die "run $run_id still ${state:-queued} after ${RUN_TIMEOUT:-5400}s."
+    sleep 10
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Day to day
+
+cmd_status() {
+  require_cluster
+  kc get nodes -o wide
+  "$HELM" status "$RELEASE" --kubeconfig "$KCFG" --namespace "$NAMESPACE" 2>/dev/null | head -n 8 \
+    || say "no helm release $RELEASE yet: \`make deploy\`"
+  kcn get pods,services,pvc,jobs -o wide
+  kcn get sparkapplications 2>/dev/null || true
+}
+
+cmd_logs() {
+  require_cluster
+  local pod selector="${COMPONENT:+app.kubernetes.io/component=$COMPONENT}"
+  for pod in $(kcn get pods ${selector:+-l "$selector"} -o name); do
+    printf '\n===== %s\n' "$pod"
+    kcn logs "$pod" --all-containers --prefix --tail="${TAIL:-100}" || true
+  done
+}
+
+cmd_port_forward() {
+  require_cluster
+  local pids=() lines=() svc driver
+  forward() { # <what> <target> <local port> <remote port> <url note>
+    kcn port-forward --address 127.0.0.1 "$2" "$3:$4" >"$STATE/port-forward-$3.log" 2>&1 &
+    pids+=($!)
+    lines+=("$(printf '  %-14s http://127.0.0.1:%s   %s' "$1" "$3" "$5")")
+  }
+  mkdir -p "$STATE"
+  svc="svc/$RELEASE-airflow-api-server"
+  if kcn get "$svc" >/dev/null 2>&1; then
+    forward Airflow "$svc" "${AIRFLOW_PORT:-8080}" 8080 "user admin, password: see below"
+  fi
+  kcn get "svc/$RELEASE-mlflow" >/dev/null 2>&1 \
+    && forward MLflow "svc/$RELEASE-mlflow" "${MLFLOW_PORT:-5000}" 5000 "no login"
+  kcn get "svc/$RELEASE-minio" >/dev/null 2>&1 \
+    && forward "MinIO console" "svc/$RELEASE-minio" "${MINIO_CONSOLE_PORT:-9001}" 9001 "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+  driver="$(kcn get pods -l spark-role=driver --field-selector=status.phase=Running \
+    --sort-by=.metadata.creationTimestamp -o name 2>/dev/null | tail -n1 || true)"
+  if [[ -n "$driver" ]]; then
+    forward "Spark UI" "$driver" "${SPARK_UI_PORT:-4040}" 4040 "${driver#pod/}"
+  else
+    lines+=("  Spark UI       no Spark driver is running now: \`make run\`, then \`make port-forward\` again")
+  fi
+  ((${#pids[@]})) || die "nothing to forward: is the release deployed? (\`make status\`)"
+  # Stop our own port-forwards (by pid) however this script ends.
+  trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+  trap 'exit 0' INT TERM
+  printf '\nUIs on this machine only (Ctrl-C stops the forwards):\n'
+  printf '%s\n' "${lines[@]}"
+  credential_hints
+  wait
+}
+
+credential_hints() {
+  # Names of keys only; the values stay in the cluster until the user asks for one.
+  local secret keys
+  printf '\nGenerated credentials (print one with the command shown):\n'
+  for secret in $(kcn get secrets -o name 2>/dev/null | grep -v 'sh.helm.release' || true); do
+    # shellcheck disable=SC2016 # a Go template, not a shell expansion
+    keys="$(kcn get "$secret" -o go-template='{{range $k, $v := .data}}{{$k}} {{end}}')"
+    for key in $keys; do
+      case "$key" in
+        *PASSWORD* | *password* | AWS_ACCESS_KEY_ID | AWS_SECRET_ACCESS_KEY)
+          printf "  kubectl --kubeconfig %s -n %s get %s -o jsonpath='{.data.%s}' | base64 -d; echo\n" \
+            "$KCFG" "$NAMESPACE" "$secret" "$key"
+          ;;
+      esac
+    done
+  done
+}
+
+cmd_down() {
+  require_docker
+  ensure_kind
+  if cluster_exists; then
+    "$KIND" delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KCFG"
+  else
+    say "no kind cluster \"$CLUSTER_NAME\""
+  fi
+  rm -f "$KCFG"
+}
+
+cmd_clean() {
+  # Part of `make clean`, which must work on machines without Docker too.
+  local state
+  state="$(docker_state)"
+  if [[ "$state" == up* ]] && [[ -n "$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$CLUSTER_NAME")" ]]; then
+    ensure_kind
+    if [[ -x "$HELM" ]] && [[ -s "$KCFG" ]]; then
+      "$HELM" uninstall "$RELEASE" --kubeconfig "$KCFG" --namespace "$NAMESPACE" --wait 2>/dev/null || true
+      kc delete pvc --all --namespace "$NAMESPACE" --wait=false 2>/dev/null || true
+    fi
+    "$KIND" delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KCFG"
+  elif [[ "$state" == down:* ]]; then
+    say "warning: Docker does not answer; a kind cluster \"$CLUSTER_NAME\", if any, is left (\`make down\` once Docker runs)"
+  else
+    say "no kind cluster \"$CLUSTER_NAME\" to delete"
+  fi
+  rm -rf "$STATE"
+}
+
+cmd_env() {
+  # What a run would use, overrides included (needs no Docker).
+  local key
+  for key in KIND_VERSION KIND_NODE_IMAGE KUBERNETES_VERSION HELM_VERSION CLUSTER_NAME NAMESPACE \
+    RELEASE IMAGE_TAG CLUSTER_IMAGES KCFG KIND_VALUES; do
+    printf '%s=%s\n' "$key" "${!key}"
+  done
+}
+
+case "${1:-}" in
+  preflight) cmd_preflight ;;
+  create) cmd_create ;;
+  images) cmd_images ;;
+  load) cmd_load ;;
+  deploy) cmd_deploy ;;
+  watch) cmd_watch ;;
+  ingest) cmd_ingest ;;
+  run) cmd_run ;;
+  status) cmd_status ;;
+  logs) cmd_logs ;;
+  port-forward) cmd_port_forward ;;
+  down) cmd_down ;;
+  clean) cmd_clean ;;
+  tools) ensure_tools ;;
+  env) cmd_env ;;
+  *)
+    echo "usage: $0 preflight|create|images|load|deploy|watch|ingest|run|status|logs|port-forward|down|clean|tools|env" >&2
+    exit 2
+    ;;
+esac
