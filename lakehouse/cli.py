@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lakehouse.context import ReconciliationError, StageInputError, interval_parser
+from lakehouse.failures import save_traceback, unreachable
 from lakehouse.pipeline import STAGES, Stage
 from lakehouse.runner import PipelineReport, run_pipeline, write_summary
 from lakehouse.settings import Settings, SettingsError, load_settings
@@ -51,19 +52,33 @@ def _run(settings: Settings, start: date, end: date, stages: Sequence[str] | Non
     ) as progress:
         task = progress.add_task("starting", total=days * n_stages)
         started = {"n": 0}
+        current = {"at": "start-up"}
 
         def on_stage(stage: Stage, day: date) -> None:
             progress.update(task, completed=started["n"], description=f"{day} {stage.name}")
             started["n"] += 1
+            current["at"] = f"{day} {stage.name}"
 
         def on_done(stage: Stage, day: date, results: list) -> None:
             for r in results:
                 counts = "  ".join(f"{k}={v:,}" for k, v in r.counts.items())
                 progress.console.print(f"{day} {stage.name:<7} {r.seconds:6.1f} s  {counts}")
 
-        report = run_pipeline(
-            settings, start, end, stages=stages, on_stage=on_stage, on_done=on_done
-        )
+        try:
+            report = run_pipeline(
+                settings, start, end, stages=stages, on_stage=on_stage, on_done=on_done,
+                on_wait=lambda msg: progress.console.print(f"{current['at']}: {msg}"),
+            )  # fmt: skip
+        except Exception as err:
+            line = unreachable(err, settings)
+            if line is None:
+                raise
+            progress.stop()
+            console.print(f"[red]error:[/] {current['at']} failed: {line}")
+            saved = save_traceback(err, settings)
+            if saved is not None:
+                console.print(f"Full trace: {saved}")
+            return 1
         progress.update(task, completed=started["n"], description="done")
     data = write_summary(settings, report)
     console.print(_counts_table(report))

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from lakehouse.context import StageContext, StageResult, new_run_id
+from lakehouse.locks import writer_lock
 from lakehouse.pipeline import STAGES, Stage, topological_order
 from lakehouse.settings import Settings
 from lakehouse.tables import locations
+
+log = logging.getLogger("lakehouse")
 
 ProgressFn = Callable[[Stage, date], None]
 DoneFn = Callable[[Stage, date, list[StageResult]], None]
@@ -63,6 +67,7 @@ def run_pipeline(
     spark: Any = None,
     on_stage: ProgressFn | None = None,
     on_done: DoneFn | None = None,
+    on_wait: Callable[[str], None] = log.warning,
 ) -> PipelineReport:
     """Run the selected stages for every day in [start, end). Raises on the first failure;
     completed days stay committed, and a rerun of any day is safe."""
@@ -85,7 +90,8 @@ def run_pipeline(
             if on_stage is not None:
                 on_stage(stage, day)
             module = importlib.import_module(stage.module)
-            results = module.run_interval(ctx)
+            with writer_lock(settings, stage.name, on_wait=on_wait):
+                results = module.run_interval(ctx)
             report.results.extend(results)
             if on_done is not None:
                 on_done(stage, day, results)

@@ -26,6 +26,7 @@ injects them from one ConfigMap (plain settings) and one Secret (credentials).
 | LAKEHOUSE_READING_SECONDS        | 60  (one reading per device per minute) |
 | LAKEHOUSE_BAD_RATES              | unset: generator defaults; "malformed_json=0.01,…" overrides |
 | LAKEHOUSE_DEMO_START / _DAYS     | 2026-01-05 / 3 (a forecast needs a day before) |
+| LAKEHOUSE_LOCK_TIMEOUT_SECONDS   | 1800: how long a stage waits for another run's writer lock |
 
 (*) MLflow 3 refuses the file store (``./mlruns``) by default and registry aliases need a
 database, so the embedded store is SQLite; the ML code keeps its artifacts under
@@ -79,6 +80,7 @@ class Settings:
     bad_rates: Mapping[str, float]
     demo_start: date
     demo_days: int
+    lock_timeout_seconds: int = 1800
 
     @property
     def uses_s3(self) -> bool:
@@ -190,6 +192,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         bad_rates=parse_rates(_opt(env, p + "BAD_RATES")),
         demo_start=demo_start,
         demo_days=_int(env, p + "DEMO_DAYS", 3, minimum=1),
+        lock_timeout_seconds=_int(env, p + "LOCK_TIMEOUT_SECONDS", 1800, minimum=1),
     )
 
 

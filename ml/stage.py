@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lakehouse.context import ReconciliationError, StageContext, StageInputError, StageResult
+from lakehouse.failures import report_unreachable
+from lakehouse.locks import writer_lock
 from lakehouse.settings import SettingsError, load_settings
 
 
@@ -50,7 +52,9 @@ def entrypoint(
     try:
         settings = load_settings()
         ctx = StageContext(settings, args.start, args.end, args.run_id)
-        for result in run_interval(ctx):
+        with writer_lock(settings, stage, on_wait=logging.getLogger("lakehouse").warning):
+            results = run_interval(ctx)
+        for result in results:
             line = {
                 "stage": stage,
                 "day": result.day.isoformat(),
@@ -66,4 +70,6 @@ def entrypoint(
     except (SettingsError, StageInputError, ReconciliationError, ValueError) as err:
         print(f"{stage} failed: {err}", file=sys.stderr)
         return 1
+    except Exception as err:
+        return report_unreachable(stage, err)
     return 0

@@ -14,6 +14,8 @@ from datetime import date
 from pyspark.sql import SparkSession
 
 from lakehouse.context import ReconciliationError, StageContext, StageInputError, StageResult
+from lakehouse.failures import report_unreachable
+from lakehouse.locks import writer_lock
 from lakehouse.settings import SettingsError, load_settings
 from lakehouse.tables import locations, spark_uri
 from spark_apps.delta_io import append_audit
@@ -43,7 +45,8 @@ def run_stage_days(
             except ReconciliationError as err:
                 result.reconciled = False
                 result.note = str(err)
-        append_audit(spark, audit_path, [result])
+        with writer_lock(ctx.settings, "audit", on_wait=log.warning):
+            append_audit(spark, audit_path, [result])
         if not result.reconciled:
             raise ReconciliationError(result.note)
         results.append(result)
@@ -59,7 +62,9 @@ def entrypoint(
         settings = load_settings()
         ctx = StageContext(settings, args.start, args.end, args.run_id)
         ctx = replace(ctx, spark=build_session(settings, app_name=f"lakehouse-{stage}"))
-        for result in run_interval(ctx):
+        with writer_lock(settings, stage, on_wait=log.warning):
+            results = run_interval(ctx)
+        for result in results:
             print(
                 json.dumps(
                     {
@@ -75,4 +80,6 @@ def entrypoint(
     except (SettingsError, StageInputError, ReconciliationError) as err:
         print(f"{stage} failed: {err}", file=sys.stderr)
         return 1
+    except Exception as err:
+        return report_unreachable(stage, err)
     return 0
