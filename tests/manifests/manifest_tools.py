@@ -7,10 +7,13 @@ its Go module); nothing here downloads anything else.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
@@ -32,15 +35,20 @@ RELEASE = "lakehouse"
 BUDGET_CPU = Fraction(3)
 BUDGET_MEMORY = 6 * 2**30
 
-# Workloads that are not rendered by the chart but run inside the budget. Spark on Kubernetes
-# requests spark.{driver,executor}.memory plus overhead (factor 0.4 for PySpark, at least 384Mi)
-# and spark.kubernetes.{driver,executor}.request.cores.
-# TODO(issue 5): read these from the SparkApplication and training-pod templates (dags/).
+# Workloads that are not rendered by the chart but run inside the budget: the largest Spark
+# application (driver + its executors) and the largest stage pod the DAGs start, read from the
+# DAG templates by reserved_workloads.py.
+RESERVED_SCRIPT = Path(__file__).with_name("reserved_workloads.py")
+# The sizing the DAG templates document in their comments. The budget does not use it (it reads
+# the rendered templates); tests/dags holds the templates to it, so a resize is a deliberate edit.
 RESERVED: dict[str, tuple[str, str]] = {
     "spark-driver (reserved)": ("500m", "1433Mi"),  # 1g + 0.4 * 1g overhead
     "spark-executor (reserved)": ("500m", "1433Mi"),
     "training-pod (reserved)": ("250m", "1Gi"),
 }
+# Environment of the caller that must not leak into the DAG rendering (the lakehouse settings
+# come from the rendered ConfigMap instead).
+_FOREIGN_ENV = ("LAKEHOUSE_", "AWS_", "MLFLOW_")
 
 
 class ToolMissingError(RuntimeError):
@@ -198,6 +206,34 @@ def worker_pod_templates(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def settings_data(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """The data of the rendered settings ConfigMap (the DAGs' workers get it with envFrom)."""
+    (cm,) = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-settings") and is_ours(d)
+    ]
+    return dict(cm["data"])
+
+
+@functools.cache
+def reserved_workloads(settings: tuple[tuple[str, str], ...]) -> dict[str, tuple[Fraction, int]]:
+    """Requests of the largest Spark application and stage pod, as the DAGs render them with
+    these lakehouse settings (reserved_workloads.py in a subprocess: Airflow stays out of this
+    process)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_ENV)}
+    env.update(settings)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, str(RESERVED_SCRIPT)], env=env, cwd=ROOT,
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise AssertionError(f"{RESERVED_SCRIPT.name} failed:\n{proc.stdout}{proc.stderr}")
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {name: (Fraction(c), int(m)) for name, (c, m) in rows.items()}
+
+
 def footprint(docs: list[dict[str, Any]]) -> dict[str, tuple[Fraction, int]]:
     """Requests per component (replicas counted), plus the reserved workloads."""
     sums: dict[str, list[Any]] = defaultdict(lambda: [Fraction(0), 0])
@@ -210,8 +246,8 @@ def footprint(docs: list[dict[str, Any]]) -> dict[str, tuple[Fraction, int]]:
         c, m = pod_requests(spec)
         sums[name][0] += c * replicas
         sums[name][1] += m * replicas
-    for name, (c, m) in RESERVED.items():
-        sums[name] = [cpu(c), memory(m)]
+    for name, (c, m) in reserved_workloads(tuple(sorted(settings_data(docs).items()))).items():
+        sums[name] = [c, m]
     # One KubernetesExecutor worker pod runs per task: reserve one, as its template renders.
     for spec in worker_pod_templates(docs):
         sums["airflow-worker (reserved)"] = list(pod_requests(spec["spec"]))
@@ -228,3 +264,52 @@ def format_footprint(rows: dict[str, tuple[Fraction, int]]) -> str:
     lines.append(f"{'TOTAL':32} {float(total_c):>7.3f}  {total_m / 2**20:>7.0f}Mi")
     lines.append(f"{'BUDGET':32} {float(BUDGET_CPU):>7.3f}  {BUDGET_MEMORY / 2**20:>7.0f}Mi")
     return "\n".join(lines)
+
+
+def container_env(docs: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
+    """The environment a container starts with, resolved from the rendered ConfigMaps and
+    Secrets as the kubelet does (envFrom first, env entries override; $(VAR) not expanded)."""
+    import base64
+
+    configmaps = {
+        d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"
+    }
+    secrets = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "Secret"}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(configmaps[source["configMapRef"]["name"]])
+    for entry in container.get("env", []):
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+            continue
+        ref = entry["valueFrom"]
+        if "secretKeyRef" in ref:
+            data = secrets[ref["secretKeyRef"]["name"]]
+            env[entry["name"]] = base64.b64decode(data[ref["secretKeyRef"]["key"]]).decode()
+        else:
+            cm = ref["configMapKeyRef"]
+            env[entry["name"]] = configmaps[cm["name"]][cm["key"]]
+    return env
+
+
+def render_notes(renderer: Renderer, workdir: Path, sets: tuple[str, ...] = ()) -> str:
+    """NOTES.txt as helm renders it (`helm template` skips NOTES: it is rendered here as the
+    body of a plain template in a copy of the assembled chart)."""
+    import yaml
+
+    chart = workdir / "lakehouse"
+    shutil.copytree(CHART_BUILD, chart)
+    templates = chart / "templates"
+    notes = (templates / "NOTES.txt").read_text()
+    (templates / "NOTES.txt").unlink()
+    (templates / "_notes.tpl").write_text(
+        '{{- define "notes.body" -}}\n' + notes + "\n{{- end -}}\n"
+    )
+    (templates / "notes.yaml").write_text('notes: |\n  {{- include "notes.body" . | nindent 2 }}\n')
+    args = ["template", RELEASE, str(chart), "--namespace", NAMESPACE]
+    for s in sets:
+        args += ["--set", s]
+    proc = renderer.run(*args, "--show-only", "templates/notes.yaml")
+    if proc.returncode != 0:
+        raise AssertionError(f"helm template of NOTES.txt failed:\n{proc.stderr}")
+    return yaml.safe_load(proc.stdout)["notes"]

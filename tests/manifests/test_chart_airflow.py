@@ -663,9 +663,14 @@ def test_schema_rejects_bad_airflow_values(renderer: Renderer, case: str) -> Non
 
 
 FAILURES = {
-    "airflow without postgres": (
-        ("postgres.enabled=false", "mlflow.enabled=false"),
-        "airflow.enabled needs postgres.enabled=true",
+    "airflow on an external server without its role": (
+        (
+            "postgres.enabled=false",
+            "postgres.external.host=db.example.com",
+            "credentials.catalog.existingSecret=catalog",
+            "mlflow.enabled=false",
+        ),
+        "set credentials.airflowDb.existingSecret",
     ),
     "git-sync without a repository": (
         ("airflow.gitSync.enabled=true",),

@@ -17,6 +17,7 @@ UNKNOWN_KEYS = {
     "networkPolicy": ("networkPolicy.bogus=1", "at '/networkPolicy'"),
     "minio": ("minio.bogus=1", "at '/minio'"),
     "postgres": ("postgres.persistence.bogus=1", "at '/postgres/persistence'"),
+    "postgres.external": ("postgres.external.sslmode=require", "at '/postgres/external'"),
     "mlflow": ("mlflow.image.bogus=1", "at '/mlflow/image'"),
 }
 
@@ -30,6 +31,7 @@ WRONG_TYPES = {
     "networkPolicy": ("networkPolicy.enabled=maybe", "at '/networkPolicy/enabled'"),
     "minio": ("minio.resources.requests.memory=lots", "at '/minio/resources/requests/memory'"),
     "postgres": ("postgres.databases.catalog=1x-y", "at '/postgres/databases/catalog'"),
+    "postgres.external": ("postgres.external.port=70000", "at '/postgres/external/port'"),
     "mlflow": ("mlflow.workers=0", "at '/mlflow/workers'"),
 }
 
@@ -44,9 +46,38 @@ COMBINATIONS = {
         ("minio.enabled=false", "objectStore.external.endpoint=https://s3.example.com"),
         "set credentials.objectStore.existingSecret",
     ),
-    "mlflow without postgres": (
+    "no database server": (
         ("postgres.enabled=false",),
-        "mlflow.enabled needs postgres.enabled",
+        "postgres.enabled is false: set postgres.external.host",
+    ),
+    "external host with postgres": (
+        ("postgres.external.host=db.example.com",),
+        "postgres.external.host is set while postgres.enabled is true",
+    ),
+    "external server with generated role passwords": (
+        (
+            "postgres.enabled=false",
+            "postgres.external.host=db.example.com",
+            "airflow.enabled=false",
+        ),
+        "set credentials.catalog.existingSecret",
+    ),
+    "mlflow on an external server without its role": (
+        (
+            "postgres.enabled=false",
+            "postgres.external.host=db.example.com",
+            "credentials.catalog.existingSecret=catalog",
+            "airflow.enabled=false",
+        ),
+        "set credentials.mlflowDb.existingSecret",
+    ),
+    "external init with a generated admin password": (
+        (
+            "postgres.enabled=false",
+            "postgres.external.host=db.example.com",
+            "postgres.external.runInit=true",
+        ),
+        "set credentials.postgres.existingSecret",
     ),
     "shared database": (
         ("postgres.databases.mlflow=iceberg_catalog",),

@@ -110,12 +110,27 @@ imagePullSecrets:
 {{- end -}}
 {{- end -}}
 
+{{/* The PostgreSQL server every database client uses: the bundled one, else postgres.external. */}}
 {{- define "lakehouse.postgresHost" -}}
+{{- if .Values.postgres.enabled -}}
 {{- include "lakehouse.componentName" (dict "root" . "component" "postgres") -}}
+{{- else -}}
+{{- .Values.postgres.external.host -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "lakehouse.postgresPort" -}}
+{{- if .Values.postgres.enabled -}}5432{{- else -}}{{ .Values.postgres.external.port }}{{- end -}}
+{{- end -}}
+
+{{/* "true" when the init Job creates the roles and databases: always for the bundled server,
+     for an external one only when asked (postgres.external.runInit). */}}
+{{- define "lakehouse.postgres.runsInit" -}}
+{{- if or .Values.postgres.enabled .Values.postgres.external.runInit -}}true{{- end -}}
 {{- end -}}
 
 {{- define "lakehouse.catalogUri" -}}
-{{- printf "jdbc:postgresql://%s:5432/%s" (include "lakehouse.postgresHost" .) .Values.postgres.databases.catalog -}}
+{{- printf "jdbc:postgresql://%s:%s/%s" (include "lakehouse.postgresHost" .) (include "lakehouse.postgresPort" .) .Values.postgres.databases.catalog -}}
 {{- end -}}
 
 {{- define "lakehouse.mlflowUri" -}}
@@ -174,9 +189,7 @@ imagePullSecrets:
 {{- if and (not $v.minio.enabled) (include "lakehouse.credentials.isGenerated" (dict "root" . "cred" "objectStore")) -}}
 {{- fail "minio.enabled is false: generated S3 keys would match no server; set credentials.objectStore.existingSecret (or credentials.existingSecret) to the external store's keys" -}}
 {{- end -}}
-{{- if and $v.mlflow.enabled (not $v.postgres.enabled) -}}
-{{- fail "mlflow.enabled needs postgres.enabled=true (its backend store); external databases are not supported yet" -}}
-{{- end -}}
+{{- include "lakehouse.postgres.validate" . -}}
 {{- $dbs := list $v.postgres.databases.catalog $v.postgres.databases.mlflow $v.postgres.databases.airflow -}}
 {{- if ne (len ($dbs | uniq)) 3 -}}
 {{- fail "postgres.databases: catalog, mlflow and airflow must be three different database names" -}}
@@ -186,6 +199,34 @@ imagePullSecrets:
 {{- fail "objectStore.buckets: every bucket name must be different" -}}
 {{- end -}}
 {{- include "lakehouse.airflow.validate" . -}}
+{{- end -}}
+
+{{/* The bundled PostgreSQL or an external one, and the credentials each needs. */}}
+{{- define "lakehouse.postgres.validate" -}}
+{{- $pg := .Values.postgres -}}
+{{- if and $pg.enabled $pg.external.host -}}
+{{- fail "postgres.external.host is set while postgres.enabled is true: set postgres.enabled=false to use an external PostgreSQL server, or clear postgres.external.host" -}}
+{{- end -}}
+{{- if not $pg.enabled -}}
+{{- if not $pg.external.host -}}
+{{- fail "postgres.enabled is false: set postgres.external.host to the PostgreSQL server that holds the catalog, MLflow and Airflow databases" -}}
+{{- end -}}
+{{- if $pg.external.runInit -}}
+{{- if include "lakehouse.credentials.isGenerated" (dict "root" . "cred" "postgres") -}}
+{{- fail "postgres.external.runInit is true: a generated admin password would match no server; set credentials.postgres.existingSecret (or credentials.existingSecret) to the password of postgres.external.adminUser" -}}
+{{- end -}}
+{{- else -}}
+{{- /* Without the init Job the roles already exist: their passwords cannot be generated here. */ -}}
+{{- $roles := list "catalog" -}}
+{{- if .Values.mlflow.enabled -}}{{- $roles = append $roles "mlflowDb" -}}{{- end -}}
+{{- if .Values.airflow.enabled -}}{{- $roles = append $roles "airflowDb" -}}{{- end -}}
+{{- range $cred := $roles -}}
+{{- if include "lakehouse.credentials.isGenerated" (dict "root" $ "cred" $cred) -}}
+{{- fail (printf "postgres.enabled is false and postgres.external.runInit is false: set credentials.%s.existingSecret (or credentials.existingSecret) to the role that exists on the external server, or set postgres.external.runInit=true to create it" $cred) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* ---------------------------------------------------------------- network policies */}}

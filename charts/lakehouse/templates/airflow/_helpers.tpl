@@ -50,9 +50,6 @@ run that API in-process, whose app still loads the JWT validator at start, hence
 {{- define "lakehouse.airflow.validate" -}}
 {{- $a := .Values.airflow -}}
 {{- if $a.enabled -}}
-{{- if not .Values.postgres.enabled -}}
-{{- fail "airflow.enabled needs postgres.enabled=true (its metadata database); external databases are not supported yet" -}}
-{{- end -}}
 {{- if and $a.gitSync.enabled (not $a.gitSync.repo) -}}
 {{- fail "airflow.gitSync.enabled is true: set airflow.gitSync.repo to the repository holding the DAGs" -}}
 {{- end -}}
