@@ -4,13 +4,16 @@ expire_snapshots and remove_orphan_files.
     python -m spark_apps.maintenance --start D --end D [--formats delta,iceberg] [--retain-days 7]
 
 Retention is measured from ``--end`` (midnight UTC), not from the wall clock, so a re-run of the
-same interval removes the same files and snapshots. Tables that do not exist yet are skipped.
-Prints one JSON line per table and action.
+same interval removes the same files and snapshots; it is never shorter than each engine's safety
+margin from now (Delta VACUUM: 7 days; Iceberg orphan files: 1 day), because files of a write
+still in flight look unreferenced. Tables that do not exist yet are skipped. Prints one JSON line
+per table and action.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -25,7 +28,10 @@ STAGE = "maintenance"
 FORMATS = ("delta", "iceberg")
 # Delta refuses VACUUM below its default retention (7 days) unless a safety check is disabled.
 MIN_RETAIN_DAYS = 7
+# Iceberg's remove_orphan_files refuses a cutoff less than a day old (in-flight writes).
+ORPHAN_MIN_AGE = timedelta(days=1)
 ICEBERG_RETAIN_LAST = 5
+SQL_TIMESTAMP = "%Y-%m-%d %H:%M:%S"  # read in the session time zone, UTC
 
 
 def delta_paths(settings: Settings) -> dict[str, str]:
@@ -50,14 +56,29 @@ def cutoff(end: date, retain_days: int) -> datetime:
     return datetime(end.year, end.month, end.day, tzinfo=UTC) - timedelta(days=retain_days)
 
 
+def vacuum_hours(end: date, retain_days: int, now: datetime) -> int:
+    """VACUUM's RETAIN (Delta counts it back from now) that puts the cutoff at ``end`` minus
+    ``retain_days``, never below Delta's minimum."""
+    hours = math.ceil((now - cutoff(end, retain_days)).total_seconds() / 3600)
+    return max(hours, MIN_RETAIN_DAYS * 24)
+
+
+def orphan_cutoff(end: date, retain_days: int, now: datetime) -> datetime:
+    """Files older than this and referenced by no snapshot are orphans."""
+    return min(cutoff(end, retain_days), now - ORPHAN_MIN_AGE)
+
+
 def _row(df: Any) -> dict[str, Any]:
     rows = df.collect()
     return {k: v for k, v in rows[0].asDict().items() if isinstance(v, int | float)} if rows else {}
 
 
-def maintain_delta(spark: Any, settings: Settings, end: date, retain_days: int) -> list[dict]:
+def maintain_delta(
+    spark: Any, settings: Settings, end: date, retain_days: int, now: datetime | None = None
+) -> list[dict]:
     from spark_apps.delta_io import delta_exists
 
+    hours = vacuum_hours(end, retain_days, now or datetime.now(UTC))
     out = []
     for name, path in delta_paths(settings).items():
         if not delta_exists(spark, path):
@@ -67,7 +88,6 @@ def maintain_delta(spark: Any, settings: Settings, end: date, retain_days: int) 
         optimized = spark.sql(f"OPTIMIZE delta.`{path}`").select("metrics.*")
         out.append({"table": name, "action": "optimize", **_row(optimized)})
         # VACUUM keeps every file a version newer than the cutoff still needs.
-        hours = max(retain_days, MIN_RETAIN_DAYS) * 24
         spark.sql(f"VACUUM delta.`{path}` RETAIN {hours} HOURS").collect()
         out.append(
             {"table": name, "action": "vacuum", "retain_hours": hours,
@@ -76,9 +96,12 @@ def maintain_delta(spark: Any, settings: Settings, end: date, retain_days: int) 
     return out
 
 
-def maintain_iceberg(spark: Any, settings: Settings, end: date, retain_days: int) -> list[dict]:
+def maintain_iceberg(
+    spark: Any, settings: Settings, end: date, retain_days: int, now: datetime | None = None
+) -> list[dict]:
     catalog = settings.catalog_name
-    older_than = cutoff(end, retain_days).strftime("%Y-%m-%d %H:%M:%S")
+    older_than = cutoff(end, retain_days).strftime(SQL_TIMESTAMP)
+    orphans_older_than = orphan_cutoff(end, retain_days, now or datetime.now(UTC))
     out = []
     for table in iceberg_tables(settings):
         if not spark.catalog.tableExists(table):
@@ -91,11 +114,18 @@ def maintain_iceberg(spark: Any, settings: Settings, end: date, retain_days: int
                 f"table => '{ident}', older_than => TIMESTAMP '{older_than}', "
                 f"retain_last => {ICEBERG_RETAIN_LAST}"
             ),
-            "remove_orphan_files": f"table => '{ident}', older_than => TIMESTAMP '{older_than}'",
+            "remove_orphan_files": (
+                f"table => '{ident}', "
+                f"older_than => TIMESTAMP '{orphans_older_than.strftime(SQL_TIMESTAMP)}'"
+            ),
         }
         for procedure, args in calls.items():
             result = spark.sql(f"CALL {catalog}.system.{procedure}({args})")
-            out.append({"table": table, "action": procedure, **_row(result)})
+            if procedure == "remove_orphan_files":
+                # One row per removed file: report how many, not the first path.
+                out.append({"table": table, "action": procedure, "orphan_files": result.count()})
+            else:
+                out.append({"table": table, "action": procedure, **_row(result)})
     return out
 
 

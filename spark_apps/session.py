@@ -32,19 +32,31 @@ def embedded(settings: Settings) -> bool:
     return (settings.spark_master or "").startswith("local")
 
 
-def spark_conf(settings: Settings) -> dict[str, str]:
-    """Every Spark setting the lakehouse needs, as plain strings (also usable as sparkConf).
+def under_spark_submit(settings: Settings) -> bool:
+    """A driver spark-submit started (the Spark Operator's): settings keep its master."""
+    return settings.spark_master is None
+
+
+def log4j_java_option(config: Path | str) -> str:
+    """The JVM option pointing log4j2 at ``config`` (a file on the driver's filesystem)."""
+    return f"-Dlog4j2.configurationFile=file:{config}"
+
+
+def spark_conf(settings: Settings, cluster: bool = False) -> dict[str, str]:
+    """Every Spark setting the lakehouse needs, as plain strings.
+
+    ``cluster=False``: the embedded session (this process starts the JVM): Ivy resolves the
+    pinned packages, the driver's heap and log4j file come from this checkout, and a local master
+    binds the driver to loopback. ``cluster=True``: the sparkConf of a SparkApplication (or of a
+    driver spark-submit already started): jars are baked into the spark image, the driver's size
+    comes from the application's driver block and it binds to its pod address, so only the
+    table-format, catalog, storage and tuning keys remain, and no path of this machine.
 
     Credentials are never put here: S3A reads AWS_* and the JDBC catalog reads its password
     from the environment-backed settings only when they are set.
     """
     catalog = f"spark.sql.catalog.{settings.catalog_name}"
     conf = {
-        "spark.jars.packages": ",".join(
-            maven_packages(s3=settings.uses_s3, postgres=settings.uses_postgres)
-        ),
-        "spark.jars.excludes": ",".join(PROVIDED_BY_SPARK),
-        "spark.jars.ivy": str(settings.jars_cache),
         "spark.sql.extensions": EXTENSIONS,
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         catalog: "org.apache.iceberg.spark.SparkCatalog",
@@ -58,18 +70,33 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.adaptive.enabled": "true",
         "spark.ui.enabled": str(settings.spark_ui).lower(),
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.memory": settings.spark_driver_memory,
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J2_CONFIG}",
         # Small machines: keep Delta's log replay and stats collection cheap.
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.databricks.delta.autoCompact.enabled": "false",
         "spark.databricks.delta.merge.repartitionBeforeWrite.enabled": "true",
         "spark.sql.sources.partitionOverwriteMode": "static",
+        # Delta's VACUUM lists a table in this many tasks (Spark's default, 10,000, turns a
+        # VACUUM of a small table into minutes of empty tasks).
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(
+            settings.shuffle_partitions
+        ),
     }
-    if embedded(settings):
-        # Embedded mode: the driver (and its UI, when enabled) listens on loopback only.
-        conf["spark.driver.bindAddress"] = "127.0.0.1"
-        conf["spark.driver.host"] = "127.0.0.1"
+    if not cluster:
+        conf.update(
+            {
+                "spark.jars.packages": ",".join(
+                    maven_packages(s3=settings.uses_s3, postgres=settings.uses_postgres)
+                ),
+                "spark.jars.excludes": ",".join(PROVIDED_BY_SPARK),
+                "spark.jars.ivy": str(settings.jars_cache),
+                "spark.driver.memory": settings.spark_driver_memory,
+                "spark.driver.extraJavaOptions": log4j_java_option(LOG4J2_CONFIG),
+            }
+        )
+        if embedded(settings):
+            # Embedded mode: the driver (and its UI, when enabled) listens on loopback only.
+            conf["spark.driver.bindAddress"] = "127.0.0.1"
+            conf["spark.driver.host"] = "127.0.0.1"
     if settings.uses_s3:
         conf.update(
             {
@@ -127,11 +154,15 @@ def build_session(settings: Settings, app_name: str = "lakehouse") -> SparkSessi
     """Create (or return the running) SparkSession for the lakehouse."""
     from pyspark.sql import SparkSession
 
-    settings.jars_cache.mkdir(parents=True, exist_ok=True)
+    if under_spark_submit(settings):
+        # The JVM, its classpath and heap already exist: only the session's own keys apply.
+        conf, record = spark_conf(settings, cluster=True), None
+    else:
+        settings.jars_cache.mkdir(parents=True, exist_ok=True)
+        conf, record = _with_cached_jars(spark_conf(settings))
     if embedded(settings):
         # Spark picks its own address before reading any conf; keep it on loopback.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    conf, record = _with_cached_jars(spark_conf(settings))
     builder = SparkSession.builder.appName(app_name)
     if settings.spark_master:
         builder = builder.master(settings.spark_master)

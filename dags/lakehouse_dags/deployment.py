@@ -25,25 +25,12 @@ import hashlib
 import os
 import re
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-# The Kubernetes API as seen from a driver pod (the master Spark's own submission uses).
-K8S_MASTER = "k8s://https://kubernetes.default.svc:443"
 # Where the spark image keeps the project's sources (lakehouse/, spark_apps/): the main files
-# are local:// paths below it and it is on the image's PYTHONPATH (contract with images/spark).
+# are local:// paths below it, it is on the image's PYTHONPATH and the driver's log4j2 file is
+# spark_apps/log4j2.properties there (contract with images/spark).
 APP_ROOT = "/opt/lakehouse"
-# sparkConf keys that only make sense for an embedded (local-master) session: in the cluster the
-# jars are baked into the spark image, driver memory comes from the SparkApplication's driver
-# block, and the driver binds to its pod address.
-EMBEDDED_ONLY_CONF = (
-    "spark.jars.packages",
-    "spark.jars.excludes",
-    "spark.jars.ivy",
-    "spark.driver.memory",
-    "spark.driver.bindAddress",
-    "spark.driver.host",
-)
 # Spark application and pod names: DNS-1035 labels; the operator derives "<name>-driver" and
 # "<name>-ui-svc" from a SparkApplication name, so names stay well under 63 characters.
 MAX_NAME_LENGTH = 52
@@ -155,13 +142,12 @@ class Deployment:
         return f"local://{APP_ROOT}/{module.replace('.', '/')}.py"
 
     def spark_conf(self) -> dict[str, str]:
-        """The lakehouse's sparkConf (spark_apps.session.spark_conf) for the cluster, from the
-        worker's lakehouse settings: no package resolution, no embedded-only keys, file paths
-        rewritten to the spark image's copy of the sources."""
+        """The lakehouse's cluster sparkConf (``spark_apps.session.spark_conf(cluster=True)``)
+        from the worker's lakehouse settings, plus the driver's log4j file inside the image."""
         from lakehouse.settings import load_settings
         from spark_apps import session
 
-        settings = load_settings({**os.environ, "LAKEHOUSE_SPARK_MASTER": K8S_MASTER})
+        settings = load_settings()
         if not (settings.uses_s3 and settings.uses_postgres):
             raise DeploymentError(
                 "the worker's lakehouse settings point at local storage or a local catalog "
@@ -169,11 +155,10 @@ class Deployment:
                 f"{settings.catalog_uri!r}): give the Airflow pods the lakehouse ConfigMap "
                 "with envFrom"
             )
-        local_root = str(Path(session.__file__).resolve().parent.parent)
+        log4j = f"{APP_ROOT}/spark_apps/{session.LOG4J2_CONFIG.name}"
         return {
-            key: value.replace(local_root, APP_ROOT)
-            for key, value in session.spark_conf(settings).items()
-            if key not in EMBEDDED_ONLY_CONF
+            **session.spark_conf(settings, cluster=True),
+            "spark.driver.extraJavaOptions": session.log4j_java_option(log4j),
         }
 
 

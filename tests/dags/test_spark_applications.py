@@ -28,6 +28,17 @@ DENIED_CONF = {
     "spark.kubernetes.authenticate.executor.serviceAccountName",
 }
 
+# Keys of an embedded session only: in the cluster the jars are in the image, the driver's size
+# is the driver block's and it binds to its pod address.
+EMBEDDED_ONLY_CONF = {
+    "spark.jars.packages",
+    "spark.jars.excludes",
+    "spark.jars.ivy",
+    "spark.driver.memory",
+    "spark.driver.bindAddress",
+    "spark.driver.host",
+}
+
 
 def spark_tasks(dagbag: Any) -> list[Any]:
     from lakehouse_dags.operators import LakehouseSparkOperator
@@ -129,12 +140,14 @@ def test_metadata_names_and_labels_are_valid(applications: dict[str, Any]) -> No
 
 
 def test_no_conf_the_operator_manages_or_embedded_only(applications: dict[str, Any]) -> None:
-    from lakehouse_dags.deployment import EMBEDDED_ONLY_CONF
-
     for key, app in applications.items():
         conf = app["spec"]["sparkConf"]
         assert not DENIED_CONF & set(conf), key
-        assert not set(EMBEDDED_ONLY_CONF) & set(conf), key
+        assert not EMBEDDED_ONLY_CONF & set(conf), key
+        # The driver logs through the image's copy of spark_apps/log4j2.properties.
+        assert conf["spark.driver.extraJavaOptions"] == (
+            "-Dlog4j2.configurationFile=file:/opt/lakehouse/spark_apps/log4j2.properties"
+        ), key
         assert all(isinstance(v, str) for v in conf.values())
         # Credentials never appear in a manifest.
         assert not [k for k in conf if "password" in k.lower() or "secret" in k.lower()], key
@@ -177,6 +190,8 @@ def test_env_from_settings_and_credentials(applications: dict[str, Any]) -> None
             assert any(e["name"] == "SPARK_APPLICATION_NAME" for e in spec["env"])
         driver_env = {e["name"] for e in app["spec"]["driver"]["env"]}
         assert {"LAKEHOUSE_CATALOG_USER", "LAKEHOUSE_CATALOG_PASSWORD"} <= driver_env
+        # The driver keeps the master spark-submit gives it (lakehouse.settings._spark_master).
+        assert "LAKEHOUSE_SPARK_MASTER" not in driver_env
         assert app["spec"]["driver"]["serviceAccount"] == "lakehouse-spark-operator-spark"
 
 
