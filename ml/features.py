@@ -231,6 +231,17 @@ def event_features(silver: pd.DataFrame, day: date) -> pd.DataFrame:
     return frame[[c for c in EVENT_COLUMNS if c != "_source_version"]]
 
 
+def too_few_readings(silver: pd.DataFrame, day: date) -> dict[str, int]:
+    """Device -> readings of ``day`` that get no features: fewer than MIN_READINGS in the
+    device's context days (a device that came online at the end of the day). Named in the
+    stage's note so they are never left out silently; the next day's features cover them."""
+    counts = silver.groupby("device_id")["event_date"].agg(
+        total="size", on_day=lambda d: int((d == day).sum())
+    )
+    short = counts[(counts["total"] < MIN_READINGS) & (counts["on_day"] > 0)]
+    return {str(k): int(v) for k, v in short["on_day"].sort_index().items()}
+
+
 # --------------------------------------------------------------------------- pure: hours
 
 
@@ -333,6 +344,7 @@ def build_day(ctx: StageContext, day: date) -> MLResult:
     result = MLResult(STAGE, day, ctx.run_id)
     dates, silver_version = touched_dates(ctx, day)
     events_written = hourly_written = 0
+    skipped: dict[str, int] = {}
     for target in dates:
         context = [target - timedelta(days=k) for k in range(CONTEXT_DAYS, -1, -1)]
         silver, _ = io.read_delta(
@@ -344,6 +356,8 @@ def build_day(ctx: StageContext, day: date) -> MLResult:
             version=silver_version,
         )
         feats = event_features(_to_utc(silver, "event_ts"), target)
+        for device, readings in too_few_readings(silver, target).items():
+            skipped[device] = skipped.get(device, 0) + readings
         feats["_source_version"] = int(silver_version or 0)
         result.versions["features_events"] = io.replace_delta_partitions(
             settings, loc.features_events, feats, EVENT_SCHEMA, "event_date", [target]
@@ -362,7 +376,12 @@ def build_day(ctx: StageContext, day: date) -> MLResult:
         "event_dates": len(dates),
         "event_feature_rows": events_written,
         "hourly_feature_rows": hourly_written,
+        "events_without_features": sum(skipped.values()),
     }
+    if skipped:
+        listed = ", ".join(f"{d} ({n})" for d, n in sorted(skipped.items())[:5])
+        more = f" and {len(skipped) - 5} more devices" if len(skipped) > 5 else ""
+        result.note = f"under {MIN_READINGS} readings, no features yet: {listed}{more}"
     result.seconds = time.monotonic() - started
     return result
 

@@ -60,6 +60,10 @@ def iceberg_properties(settings: Settings, warehouse: str) -> dict[str, str]:
         "uri": uri,
         "warehouse": _file_uri(warehouse),
         "init_catalog_tables": "true",
+        # The catalog schema with iceberg_type (tables vs views), as Spark's JdbcCatalog uses it
+        # (jdbc.schema-version=V1): an older catalog is migrated, not used in v0 mode, where
+        # pyiceberg would register its tables with an empty type.
+        "schema_version": "v1",
     }
     if settings.s3_endpoint:
         props["s3.endpoint"] = settings.s3_endpoint

@@ -16,6 +16,7 @@ import pyarrow as pa
 from lakehouse.context import StageContext, StageInputError, interval_parser, parse_interval
 from lakehouse.tables import locations
 from ml import io, registry
+from ml.features import MIN_WINDOW_HOURS
 from ml.forecast import usable
 from ml.stage import MLResult, entrypoint
 
@@ -78,6 +79,23 @@ def forecast_rows(features: pd.DataFrame, model: Any, version: str, run_id: str)
     )[FORECAST_SCHEMA.names]
 
 
+def without_history(features: pd.DataFrame) -> dict[str, int]:
+    """Device -> hours of the day it is not forecast for: under MIN_WINDOW_HOURS of its own
+    trailing history (a device new to the fleet, or back from an outage). The models are
+    device-agnostic, so such a device is scored for anomalies and forecast once it has that
+    history; until then the result names it instead of leaving it out silently."""
+    missing = features.loc[~usable(features), "device_id"]
+    return {str(k): int(v) for k, v in missing.value_counts().sort_index().items()}
+
+
+def history_note(missing: dict[str, int], shown: int = 5) -> str:
+    if not missing:
+        return ""
+    listed = ", ".join(f"{device} ({hours} h)" for device, hours in list(missing.items())[:shown])
+    more = f" and {len(missing) - shown} more devices" if len(missing) > shown else ""
+    return f"not forecast, under {MIN_WINDOW_HOURS} h of history: {listed}{more}"
+
+
 def _features(ctx: StageContext, uri: str, day: date) -> pd.DataFrame:
     frame, version = io.read_delta(ctx.settings, uri, partition="event_date", values=[day])
     if version is None or frame.empty:
@@ -111,8 +129,10 @@ def score_day(ctx: StageContext, day: date) -> MLResult:
         if kind == "anomaly":
             result.counts["anomalies_flagged"] = int(rows["is_anomaly"].sum())
         else:
-            result.counts["forecast_rows_without_history"] = int((~usable(features)).sum())
-    result.note = "; ".join(notes)
+            missing = without_history(features)
+            result.counts["forecast_rows_without_history"] = sum(missing.values())
+            notes.append(history_note(missing))
+    result.note = "; ".join(n for n in notes if n)
     result.seconds = time.monotonic() - started
     return result
 
