@@ -1,0 +1,176 @@
+"""Writers that die or collide, through the services profile (S3 tables, PostgreSQL catalog).
+
+* Killed writes: the Spark process (driver and JVM, the whole process group) gets SIGKILL at a
+  random moment of a silver or gold write, over several trials; after each, a rerun of the
+  interval must leave exactly the tables of the clean run: no partial commit, no loss, no
+  duplicate.
+* Concurrent runs: two runs of the same interval at once both succeed (the second waits for the
+  stage's writer lock and says so) and leave exactly the tables of one clean run.
+
+Trials and the random seed are printed; set LAKEHOUSE_KILL_SEED to replay a sequence and
+LAKEHOUSE_KILL_TRIALS to change how many trials run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from services_tools import (
+    END,
+    ROOT,
+    RUN_TIMEOUT,
+    START,
+    Scenario,
+    all_tables,
+    make_scenario,
+    pipeline_cmd,
+    run_pipeline,
+)
+
+from lakehouse.storage import filesystem
+from lakehouse.tables import locations
+
+SEED = int(os.environ.get("LAKEHOUSE_KILL_SEED", random.SystemRandom().randrange(10**6)))
+TRIALS = int(os.environ.get("LAKEHOUSE_KILL_TRIALS", "3"))
+DAYS = [(START + timedelta(days=i)).isoformat() for i in range((END - START).days)]
+# (stage, table whose first new object after the stage began marks its write)
+TARGETS = [
+    ("silver", "silver_events"),
+    ("silver", "silver_quarantine"),
+    ("gold", "gold"),
+]
+
+
+def assert_equals_clean(scenario: Scenario, clean: Scenario, when: str) -> None:
+    got = all_tables(scenario.settings, scenario.prefix)
+    want = all_tables(clean.settings, clean.prefix)
+    assert set(got) == set(want), when
+    for name in want:
+        assert got[name] == want[name], f"{name} differs from the clean run {when}"
+
+
+def object_count(scenario: Scenario, prefix_uri: str) -> Callable[[], int]:
+    fs, path = filesystem(scenario.settings, prefix_uri)
+
+    def count() -> int:
+        fs.invalidate_cache()
+        try:
+            return len(fs.find(path))
+        except FileNotFoundError:
+            return 0
+
+    return count
+
+
+def table_prefix(scenario: Scenario, table: str) -> str:
+    loc = locations(scenario.settings)
+    if table == "gold":
+        return loc.iceberg_warehouse
+    return getattr(loc, table)
+
+
+class Output:
+    """Collects a process's output lines in a thread, so the test can watch it while polling."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self.thread.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.append(line)
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def kill_during_write(
+    scenario: Scenario, table: str, after_line: str | None, delay: float
+) -> tuple[str, float]:
+    """Start silver+gold; once ``after_line`` was printed (if given) and a new object shows up
+    under ``table``, wait ``delay`` s and SIGKILL the run's process group. Returns the output
+    and the seconds from the first new object to the kill."""
+    count = object_count(scenario, table_prefix(scenario, table))
+    baseline = None if after_line else count()
+    proc = subprocess.Popen(
+        pipeline_cmd("--stages", "silver,gold"), env={**scenario.env, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    out = Output(proc)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before the kill point:\n{out.text()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the kill point was never reached:\n{out.text()[-3000:]}")
+            if baseline is None and after_line in out.text():
+                baseline = count()
+            if baseline is not None and count() > baseline:
+                break
+            time.sleep(0.2)
+        seen = time.monotonic()
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGKILL)
+        killed_after = time.monotonic() - seen
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        out.thread.join(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, out.text()[-3000:]
+    return out.text(), killed_after
+
+
+def test_killed_silver_and_gold_writes_rerun_to_the_clean_tables(
+    profile, run_tag, clean, tmp_path
+) -> None:
+    scenario = make_scenario(profile, run_tag, "killed", tmp_path / "home")
+    setup = run_pipeline(scenario, "--stages", "ingest,bronze")
+    assert setup.returncode == 0, setup.stdout[-3000:]
+    rng = random.Random(SEED)
+    print(f"kill trials: {TRIALS}, seed {SEED} (LAKEHOUSE_KILL_SEED)")
+    for trial in range(TRIALS):
+        stage, table = TARGETS[trial % len(TARGETS)]
+        day = rng.choice(DAYS)
+        # The day's write starts after the previous stage-day's line ("<day> <stage> ...").
+        after = None if (stage, day) == ("silver", DAYS[0]) else _previous_line(stage, day)
+        delay = rng.uniform(0.0, 3.0)
+        _, killed_after = kill_during_write(scenario, table, after, delay)
+        print(
+            f"trial {trial + 1}: SIGKILL {killed_after:.1f} s into the {stage} write of {table}"
+            f" on {day}"
+        )
+        rerun = run_pipeline(scenario, "--stages", "silver,gold")
+        assert rerun.returncode == 0, f"rerun {trial + 1} failed:\n{rerun.stdout[-3000:]}"
+        assert_equals_clean(scenario, clean, f"after kill trial {trial + 1} and its rerun")
+
+
+def _previous_line(stage: str, day: str) -> str:
+    """The progress line printed just before ``stage`` starts on ``day`` (silver,gold runs)."""
+    if stage == "gold":
+        return f"{day} silver"
+    return f"{DAYS[DAYS.index(day) - 1]} gold"
+
+
+def test_two_runs_of_one_interval_at_once_equal_one_run(profile, run_tag, clean, tmp_path) -> None:
+    scenario = make_scenario(profile, run_tag, "twice", tmp_path / "home")
+    cmd = pipeline_cmd("--stages", "ingest,bronze,silver,gold")
+    options = {"env": scenario.env, "cwd": ROOT, "stdout": subprocess.PIPE, "text": True}
+    runs = [subprocess.Popen(cmd, stderr=subprocess.STDOUT, **options) for _ in range(2)]
+    outputs = [run.communicate(timeout=2 * RUN_TIMEOUT)[0] for run in runs]
+    for run, out in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, out[-3000:]
+    assert any("another run holds" in out for out in outputs), "neither run waited for the other"
+    assert_equals_clean(scenario, clean, "after two concurrent runs")
