@@ -6,21 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cluster_contract import CLUSTER_ENV
 
 from lakehouse.settings import Settings, load_settings
 from spark_apps.session import spark_conf, under_spark_submit
 
 ROOT = Path(__file__).resolve().parents[1]
-# What the chart's ConfigMap gives a pod (S3 object storage, PostgreSQL catalog).
-CLUSTER_ENV = {
-    "LAKEHOUSE_HOME": "/tmp/lakehouse",
-    "LAKEHOUSE_RAW_URI": "s3://lakehouse-raw",
-    "LAKEHOUSE_WAREHOUSE_URI": "s3://lakehouse-warehouse",
-    "LAKEHOUSE_CATALOG_URI": "jdbc:postgresql://lakehouse-postgres:5432/iceberg",
-    "LAKEHOUSE_CATALOG_NAME": "lakehouse",
-    "LAKEHOUSE_S3_ENDPOINT": "http://lakehouse-minio:9000",
-    "AWS_REGION": "us-east-1",
-}
 # Keys that only an embedded session may carry: Ivy resolution, the driver's heap, this
 # machine's log4j file, loopback binding.
 LOCAL_ONLY = {

@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from cluster_contract import strict
+
 ROOT = Path(__file__).resolve().parents[2]
 MAKEFILES = [ROOT / "Makefile", *sorted((ROOT / "mk").glob("*.mk"))]
 CLUSTER_MK = ROOT / "mk" / "cluster.mk"
@@ -66,24 +68,6 @@ def go_module_dir(module: str, version: str) -> Path:
     if proc.returncode != 0 or "Dir" not in info:
         raise ModuleUnavailableError(f"{module}@v{version}: {info.get('Error') or proc.stderr}")
     return Path(info["Dir"])
-
-
-def strict(schema: Any) -> Any:
-    """The schema with unknown fields rejected wherever it lists the known ones, as the API
-    server's strict field validation does (the same rule as tests/dags uses for the operator's
-    CRD)."""
-    if isinstance(schema, dict):
-        out = {k: strict(v) for k, v in schema.items()}
-        if (
-            "properties" in out
-            and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [strict(v) for v in schema]
-    return schema
 
 
 def crd_validator(crd: dict[str, Any], version: str) -> Any:

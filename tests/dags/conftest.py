@@ -9,11 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cluster_contract import CLUSTER_ENV
 
 # dag_tools configures Airflow through the environment: import it before Airflow.
 from dag_tools import (
     CHART_TOOLS,
-    CLUSTER_ENV,
     CRD_FILE,
     DAGS,
     render_pod,

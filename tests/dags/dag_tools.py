@@ -31,19 +31,6 @@ CHART_TOOLS = ROOT / "charts/scripts/chart-tools.sh"
 if str(DAGS) not in sys.path:
     sys.path.insert(0, str(DAGS))
 
-# What the lakehouse ConfigMap gives the Airflow pods in the cluster (values of the chart's
-# default install); rendering the Spark configuration needs them.
-CLUSTER_ENV = {
-    "LAKEHOUSE_HOME": "/tmp/lakehouse",
-    "LAKEHOUSE_RAW_URI": "s3://lakehouse-raw",
-    "LAKEHOUSE_WAREHOUSE_URI": "s3://lakehouse-warehouse",
-    "LAKEHOUSE_CATALOG_URI": "jdbc:postgresql://lakehouse-postgres:5432/iceberg",
-    "LAKEHOUSE_CATALOG_NAME": "lakehouse",
-    "LAKEHOUSE_S3_ENDPOINT": "http://lakehouse-minio:9000",
-    "AWS_REGION": "us-east-1",
-    "MLFLOW_TRACKING_URI": "http://lakehouse-mlflow:5000",
-    "LAKEHOUSE_SHUFFLE_PARTITIONS": "4",
-}
 # The sample data interval: the run of 2026-01-06 02:00 UTC processes 2026-01-05.
 SAMPLE_START = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 SAMPLE_END = datetime(2026, 1, 6, 2, 0, tzinfo=UTC)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cluster_contract import strict
 from dag_tools import ROOT, SAMPLE_RUN_ID
 
 from lakehouse.versions import versions
@@ -51,23 +52,6 @@ def spark_tasks(dagbag: Any) -> list[Any]:
     ]
 
 
-def strict(schema: Any) -> Any:
-    """The schema with unknown fields rejected wherever it lists the known ones (the API server
-    prunes or, with strict field validation, rejects them)."""
-    if isinstance(schema, dict):
-        out = {k: strict(v) for k, v in schema.items()}
-        if (
-            "properties" in out
-            and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [strict(v) for v in schema]
-    return schema
-
-
 @pytest.fixture(scope="module")
 def validator(sparkapplication_crd: dict[str, Any]) -> Any:
     import jsonschema
@@ -84,7 +68,7 @@ def applications(
     dagbag: Any, render_spark: Callable[..., dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     mp = pytest.MonkeyPatch()
-    from dag_tools import CLUSTER_ENV
+    from cluster_contract import CLUSTER_ENV
 
     for key, value in CLUSTER_ENV.items():
         mp.setenv(key, value)
