@@ -73,7 +73,7 @@ def largest(rows: list[tuple[Fraction, int]]) -> tuple[Fraction, int]:
 
 
 def reserved() -> dict[str, tuple[Fraction, int]]:
-    sys.path[:0] = [str(HERE.parent / "dags"), str(HERE)]
+    sys.path[:0] = [str(HERE.parent / "dags"), str(HERE), str(HERE.parent)]
     import dag_tools
     from airflow.dag_processing.dagbag import DagBag
     from lakehouse_dags.operators import LakehousePodOperator, LakehouseSparkOperator
