@@ -313,3 +313,17 @@ def render_notes(renderer: Renderer, workdir: Path, sets: tuple[str, ...] = ()) 
     if proc.returncode != 0:
         raise AssertionError(f"helm template of NOTES.txt failed:\n{proc.stderr}")
     return yaml.safe_load(proc.stdout)["notes"]
+
+
+def invalid_objects(docs: list[dict[str, Any]], kube_version: str) -> list[str]:
+    """``Kind/name: error`` for every object that fails strict validation against the
+    Kubernetes schemas of ``kube_version`` (all of them, so one failure lists every problem)."""
+    import kubernetes_validate
+
+    errors = []
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, kube_version, strict=True)
+        except Exception as exc:
+            errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {exc}")
+    return errors

@@ -25,6 +25,7 @@ from manifest_tools import (
     ROOT,
     Renderer,
     footprint,
+    invalid_objects,
     is_ours,
     load_docs,
     pod_specs,
@@ -134,17 +135,12 @@ def test_renders_validate_strictly(
 ) -> None:
     """Every object of the kind and GitOps renders, and of a render with every optional
     Airflow piece on, against the Kubernetes schemas (the default render: test_chart_render)."""
-    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    pytest.importorskip("kubernetes_validate")
     docs = renders[variant] if variant != "full" else load_docs(renderer.render(sets=FULL_SETS))
     names = {d["metadata"]["name"] for d in docs}
     if variant == "full":
         assert {"lakehouse-airflow-triggerer", "lakehouse-git-clients"} <= names
-    errors = []
-    for doc in docs:
-        try:
-            kubernetes_validate.validate(doc, versions["KUBERNETES_VERSION"], strict=True)
-        except Exception as exc:  # collect them all, then fail once
-            errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {exc}")
+    errors = invalid_objects(docs, versions["KUBERNETES_VERSION"])
     assert not errors, "\n".join(errors)
 
 

@@ -7,7 +7,15 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from manifest_tools import CHART_BUILD, GITOPS_VALUES, NAMESPACE, ROOT, Renderer, load_docs
+from manifest_tools import (
+    CHART_BUILD,
+    GITOPS_VALUES,
+    NAMESPACE,
+    ROOT,
+    Renderer,
+    invalid_objects,
+    load_docs,
+)
 
 CRDS = {
     "sparkapplications.sparkoperator.k8s.io",
@@ -79,18 +87,13 @@ def test_crds_rendered_with_include_crds(renderer: Renderer) -> None:
 def test_every_object_valid_against_kubernetes_schema(
     renderer: Renderer, versions: dict[str, str], variant: str
 ) -> None:
-    kubernetes_validate = pytest.importorskip(
+    pytest.importorskip(
         "kubernetes_validate",
         reason="kubernetes-validate missing: add it to the dev extra (charts README)",
     )
     docs = load_docs(renderer.render(sets=VARIANTS[variant], include_crds=variant == "default"))
     assert docs
-    errors = []
-    for doc in docs:
-        try:
-            kubernetes_validate.validate(doc, versions["KUBERNETES_VERSION"], strict=True)
-        except Exception as exc:  # collect them all, then fail once
-            errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {exc}")
+    errors = invalid_objects(docs, versions["KUBERNETES_VERSION"])
     assert not errors, "\n".join(errors)
     print(
         f"{variant}: {len(docs)} objects valid against Kubernetes {versions['KUBERNETES_VERSION']}"
