@@ -8,6 +8,7 @@ import importlib
 import json
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -90,7 +91,8 @@ def run_pipeline(
             if on_stage is not None:
                 on_stage(stage, day)
             module = importlib.import_module(stage.module)
-            with writer_lock(settings, stage.name, on_wait=on_wait):
+            locked = stage.writes_tables
+            with writer_lock(settings, stage.name, on_wait) if locked else nullcontext():
                 results = module.run_interval(ctx)
             report.results.extend(results)
             if on_done is not None:
