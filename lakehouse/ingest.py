@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from lakehouse.context import StageContext, StageResult, interval_parser, parse_interval
 from lakehouse.generator import GeneratorConfig, generate_day, hour_uri, write_day
+from lakehouse.locks import writer_lock
 from lakehouse.manifest import write_manifest
 from lakehouse.settings import SettingsError, load_settings
 
@@ -52,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as err:
         print(f"ingest failed: {err}", file=sys.stderr)
         return 1
-    for result in run_interval(StageContext(settings, args.start, args.end, args.run_id)):
+    with writer_lock(settings, STAGE, on_wait=lambda msg: print(msg, file=sys.stderr)):
+        results = run_interval(StageContext(settings, args.start, args.end, args.run_id))
+    for result in results:
         print(json.dumps({"stage": STAGE, "day": result.day.isoformat(), **result.counts}))
     return 0
 

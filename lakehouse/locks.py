@@ -1,10 +1,10 @@
 """One writer per stage and warehouse, across processes and machines.
 
 Delta on S3 has no atomic put-if-absent in the log store Spark uses here, so two drivers
-committing to the same table at once can overwrite each other's commit. Every stage that writes
-tables (``Stage.writes_tables``) therefore holds a lock named after the warehouse and the stage
-while it runs; a second run of the same stage waits (saying so) and then redoes the interval
-idempotently. The audit table, written by every Spark stage, has its own short lock.
+committing to the same table at once can overwrite each other's commit. Every stage therefore
+holds a lock named after the warehouse and the stage while it writes; a second run of the same
+stage waits (saying so) and then redoes the interval idempotently. The audit table, written by
+every Spark stage, has its own short lock.
 
 Where the lock lives follows the catalog, the one database every writer of a warehouse shares:
 

@@ -26,8 +26,6 @@ class Stage:
     module: str
     upstream: tuple[str, ...]
     description: str
-    # Holds the warehouse's writer lock for the stage (lakehouse.locks) while it runs.
-    writes_tables: bool = True
 
 
 STAGES: tuple[Stage, ...] = (
@@ -37,8 +35,6 @@ STAGES: tuple[Stage, ...] = (
         "lakehouse.ingest",
         (),
         "Generate the interval's raw sensor events (gzip JSON lines) into the raw zone.",
-        # Raw objects only, rewritten byte-identically by any rerun: no lock, no catalog access.
-        writes_tables=False,
     ),
     Stage(
         "bronze",

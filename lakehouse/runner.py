@@ -8,7 +8,6 @@ import importlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -91,8 +90,7 @@ def run_pipeline(
             if on_stage is not None:
                 on_stage(stage, day)
             module = importlib.import_module(stage.module)
-            locked = stage.writes_tables
-            with writer_lock(settings, stage.name, on_wait) if locked else nullcontext():
+            with writer_lock(settings, stage.name, on_wait=on_wait):
                 results = module.run_interval(ctx)
             report.results.extend(results)
             if on_done is not None:

@@ -5,7 +5,6 @@ leaves a stale lock. The PostgreSQL backend is exercised by the services tier's 
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -99,18 +98,3 @@ def test_lock_identity_follows_the_warehouse_and_the_scope(tmp_path: Path) -> No
     assert -(2**63) <= advisory_key(lock_name(a, "audit")) < 2**63
     # The lock file sits beside the SQLite catalog every writer of the warehouse shares.
     assert lock_file(a, lock_name(a, "silver")).parent == tmp_path / "a" / ".locks"
-
-
-def test_ingest_needs_neither_lock_nor_catalog(tmp_path: Path, monkeypatch) -> None:
-    """The cluster's ingest Job gets no catalog credentials: ingest must not touch the catalog."""
-    from lakehouse import ingest
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = sock.getsockname()[1]
-    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
-    monkeypatch.setenv("LAKEHOUSE_CATALOG_URI", f"jdbc:postgresql://127.0.0.1:{dead}/catalog")
-    monkeypatch.setenv("LAKEHOUSE_DEVICES", "2")
-    monkeypatch.setenv("LAKEHOUSE_READING_SECONDS", "3600")
-    assert ingest.main(["--start", "2026-01-05"]) == 0
-    assert list((tmp_path / "raw").rglob("*.gz"))
