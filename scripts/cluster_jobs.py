@@ -5,8 +5,9 @@ which kubectl applies like YAML).
 
 The ingest Job runs the same command and takes settings and credentials the same way as the
 DAG's ingest pod (dags/templates/stage_pod.yaml): `python -m lakehouse.ingest --start --end
---run-id`, the settings ConfigMap by envFrom and only the object-store keys of the credentials
-Secret; it carries the object-store client label the chart's NetworkPolicies admit.
+--run-id`, the settings ConfigMap by envFrom and, of the credentials Secret, the object-store
+keys plus the catalog role (the stage's writer lock lives in the catalog database,
+lakehouse/locks.py); it carries the client labels the chart's NetworkPolicies admit.
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ def ingest_job(
         "args": ["--start", start, "--end", end, "--run-id", f"make-{name}"],
         "envFrom": [{"configMapRef": {"name": f"{release}-settings"}}],
         "env": [
-            *secret_env(f"{release}-credentials", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+            *secret_env(
+                f"{release}-credentials",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "LAKEHOUSE_CATALOG_USER",
+                "LAKEHOUSE_CATALOG_PASSWORD",
+            ),
             {"name": "HOME", "value": "/tmp"},
         ],
         "resources": {
@@ -66,7 +73,13 @@ def ingest_job(
             # Kept a day for `make logs`, then garbage-collected.
             "ttlSecondsAfterFinished": 86400,
             "template": {
-                "metadata": {"labels": {**labels, "lakehouse/object-store-client": "true"}},
+                "metadata": {
+                    "labels": {
+                        **labels,
+                        "lakehouse/object-store-client": "true",
+                        "lakehouse/postgres-client": "true",
+                    }
+                },
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,

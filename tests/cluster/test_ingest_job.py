@@ -64,13 +64,22 @@ def test_runs_the_pipelines_ingest_module_for_the_interval(job: dict[str, Any]) 
     assert container["imagePullPolicy"] == "IfNotPresent"
 
 
-def test_settings_and_only_the_object_store_keys(job: dict[str, Any]) -> None:
+def test_settings_and_only_the_object_store_and_catalog_keys(job: dict[str, Any]) -> None:
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["envFrom"] == [{"configMapRef": {"name": "lakehouse-settings"}}]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
     assert refs == {
         "AWS_ACCESS_KEY_ID": {"name": "lakehouse-credentials", "key": "AWS_ACCESS_KEY_ID"},
         "AWS_SECRET_ACCESS_KEY": {"name": "lakehouse-credentials", "key": "AWS_SECRET_ACCESS_KEY"},
+        # The writer lock (lakehouse/locks.py) is taken in the catalog database.
+        "LAKEHOUSE_CATALOG_USER": {
+            "name": "lakehouse-credentials",
+            "key": "LAKEHOUSE_CATALOG_USER",
+        },
+        "LAKEHOUSE_CATALOG_PASSWORD": {
+            "name": "lakehouse-credentials",
+            "key": "LAKEHOUSE_CATALOG_PASSWORD",
+        },
     }
 
 
@@ -79,6 +88,7 @@ def test_secure_and_admitted_by_the_network_policies(job: dict[str, Any]) -> Non
     spec = template["spec"]
     (container,) = spec["containers"]
     assert template["metadata"]["labels"]["lakehouse/object-store-client"] == "true"
+    assert template["metadata"]["labels"]["lakehouse/postgres-client"] == "true"
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert spec["automountServiceAccountToken"] is False
