@@ -719,12 +719,12 @@ def write_day(
 ) -> tuple[list[str], int]:
     """Replace the day's raw objects with ``batch``; returns (written URIs, event lines).
 
-    The day's ``ingest_date=`` prefix and ground-truth partition are removed first, so objects
-    left by an earlier run with other settings never survive. ``progress`` is called once per
-    hourly object written.
+    New objects are written over the old ones first (one PUT each, so a reader such as a
+    concurrent bronze run sees either the old or the new object, never a missing one; with the
+    same settings they are byte-identical). Only then are objects left by an earlier run with
+    other settings removed from the day's ``ingest_date=`` prefix and ground-truth partition.
+    ``progress`` is called once per hourly object written.
     """
-    storage.remove_prefix(settings, events_prefix(settings, batch.day))
-    storage.remove_prefix(settings, ground_truth_prefix(settings, batch.day))
     written = []
     for hour in range(HOURS):
         uri = hour_uri(settings, batch.day, hour)
@@ -735,6 +735,9 @@ def write_day(
     uri = ground_truth_uri(settings, batch.day)
     storage.write_bytes(settings, uri, _gzip_lines([json.dumps(g) for g in batch.ground_truth]))
     written.append(uri)
+    for prefix in (events_prefix(settings, batch.day), ground_truth_prefix(settings, batch.day)):
+        for stale in set(storage.list_files(settings, prefix)) - set(written):
+            storage.remove_prefix(settings, stale)
     uri = locations(settings).raw_devices
     storage.write_bytes(
         settings, uri, "".join(x + "\n" for x in registry_lines(batch.config)).encode()

@@ -2,9 +2,11 @@
 
 Delta on S3 has no atomic put-if-absent in the log store Spark uses here, so two drivers
 committing to the same table at once can overwrite each other's commit. Every stage therefore
-holds a lock named after the warehouse and the stage while it writes; a second run of the same
-stage waits (saying so) and then redoes the interval idempotently. The audit table, written by
-every Spark stage, has its own short lock.
+holds a lock named after the warehouse and the stage's lock scope while it writes; a second run
+of the same stage waits (saying so) and then redoes the interval idempotently. Ingest and
+bronze share the scope "raw" (ingest rewrites the raw day bronze reads; see
+``lakehouse.pipeline``). The audit table, written by every Spark stage, has its own short lock,
+and maintenance takes each table's writer lock before it commits to that table.
 
 Where the lock lives follows the catalog, the one database every writer of a warehouse shares:
 
@@ -27,6 +29,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from lakehouse.context import StageInputError
+from lakehouse.pipeline import lock_scope
 from lakehouse.settings import Settings
 
 POLL_SECONDS = 1.0
@@ -133,9 +136,10 @@ def _file_lock(settings: Settings, name: str, on_wait: WaitFn | None) -> Iterato
 
 
 @contextmanager
-def writer_lock(settings: Settings, scope: str, on_wait: WaitFn | None = None) -> Iterator[None]:
-    """Hold the lock of ``scope`` (a stage name, or "audit") on this warehouse."""
-    name = lock_name(settings, scope)
+def writer_lock(settings: Settings, writer: str, on_wait: WaitFn | None = None) -> Iterator[None]:
+    """Hold the lock of ``writer`` (a stage name, or "audit") on this warehouse; stages that
+    share a lock scope share the lock."""
+    name = lock_name(settings, lock_scope(writer))
     backend = _postgres_lock if settings.uses_postgres else _file_lock
     with backend(settings, name, on_wait):
         yield

@@ -26,6 +26,9 @@ class Stage:
     module: str
     upstream: tuple[str, ...]
     description: str
+    # Writer-lock scope (default: the stage's name). Stages sharing a scope never run at once
+    # on one warehouse: ingest rewrites the raw day that bronze reads, so they share "raw".
+    lock: str = ""
 
 
 STAGES: tuple[Stage, ...] = (
@@ -35,6 +38,7 @@ STAGES: tuple[Stage, ...] = (
         "lakehouse.ingest",
         (),
         "Generate the interval's raw sensor events (gzip JSON lines) into the raw zone.",
+        lock="raw",
     ),
     Stage(
         "bronze",
@@ -42,6 +46,7 @@ STAGES: tuple[Stage, ...] = (
         "spark_apps.bronze",
         ("ingest",),
         "Land every raw line in Delta with parsed fields, corrupt flag and lineage.",
+        lock="raw",
     ),
     Stage(
         "silver",
@@ -100,6 +105,14 @@ def stage(name: str) -> Stage:
         if s.name == name:
             return s
     raise KeyError(f"unknown stage {name!r}; stages are {[s.name for s in STAGES]}")
+
+
+def lock_scope(writer: str) -> str:
+    """The writer-lock scope of a stage; any other writer (e.g. "audit") is its own scope."""
+    for s in STAGES:
+        if s.name == writer:
+            return s.lock or s.name
+    return writer
 
 
 def edges(stages: Iterable[Stage] = STAGES) -> set[tuple[str, str]]:

@@ -6,8 +6,9 @@ expire_snapshots and remove_orphan_files.
 Retention is measured from ``--end`` (midnight UTC), not from the wall clock, so a re-run of the
 same interval removes the same files and snapshots; it is never shorter than each engine's safety
 margin from now (Delta VACUUM: 7 days; Iceberg orphan files: 1 day), because files of a write
-still in flight look unreferenced. Tables that do not exist yet are skipped. Prints one JSON line
-per table and action.
+still in flight look unreferenced. Each table is maintained under its writer's lock (see
+``lakehouse.locks``), so maintenance never commits to a table while its stage writes it. Tables
+that do not exist yet are skipped. Prints one JSON line per table and action.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from lakehouse.context import interval_parser, parse_interval
+from lakehouse.locks import writer_lock
 from lakehouse.settings import Settings, SettingsError, load_settings
 from lakehouse.tables import locations, spark_uri
 
@@ -32,6 +34,20 @@ MIN_RETAIN_DAYS = 7
 ORPHAN_MIN_AGE = timedelta(days=1)
 ICEBERG_RETAIN_LAST = 5
 SQL_TIMESTAMP = "%Y-%m-%d %H:%M:%S"  # read in the session time zone, UTC
+# Who writes each table (a stage, or "audit"): maintenance holds that writer's lock meanwhile.
+WRITERS = {
+    "bronze.iot_events": "bronze",
+    "silver.iot_events": "silver",
+    "silver.quarantine": "silver",
+    "silver.devices": "silver",
+    "audit.stage_runs": "audit",
+    "features.events": "features",
+    "features.device_hourly": "features",
+    "gold.device_hourly": "gold",
+    "gold.site_daily": "gold",
+    "gold.anomaly_scores": "score",
+    "gold.device_hourly_forecast": "score",
+}
 
 
 def delta_paths(settings: Settings) -> dict[str, str]:
@@ -68,6 +84,11 @@ def orphan_cutoff(end: date, retain_days: int, now: datetime) -> datetime:
     return min(cutoff(end, retain_days), now - ORPHAN_MIN_AGE)
 
 
+def table_lock(settings: Settings, table: str) -> Any:
+    """The writer lock of ``table`` (a name of WRITERS); a wait is reported on stderr."""
+    return writer_lock(settings, WRITERS[table], on_wait=lambda msg: print(msg, file=sys.stderr))
+
+
 def _row(df: Any) -> dict[str, Any]:
     rows = df.collect()
     return {k: v for k, v in rows[0].asDict().items() if isinstance(v, int | float)} if rows else {}
@@ -85,10 +106,11 @@ def maintain_delta(
             out.append({"table": name, "action": "skip", "reason": "not a Delta table yet"})
             continue
         started = time.monotonic()
-        optimized = spark.sql(f"OPTIMIZE delta.`{path}`").select("metrics.*")
-        out.append({"table": name, "action": "optimize", **_row(optimized)})
-        # VACUUM keeps every file a version newer than the cutoff still needs.
-        spark.sql(f"VACUUM delta.`{path}` RETAIN {hours} HOURS").collect()
+        with table_lock(settings, name):
+            optimized = spark.sql(f"OPTIMIZE delta.`{path}`").select("metrics.*")
+            out.append({"table": name, "action": "optimize", **_row(optimized)})
+            # VACUUM keeps every file a version newer than the cutoff still needs.
+            spark.sql(f"VACUUM delta.`{path}` RETAIN {hours} HOURS").collect()
         out.append(
             {"table": name, "action": "vacuum", "retain_hours": hours,
              "seconds": round(time.monotonic() - started, 2)}
@@ -119,13 +141,15 @@ def maintain_iceberg(
                 f"older_than => TIMESTAMP '{orphans_older_than.strftime(SQL_TIMESTAMP)}'"
             ),
         }
-        for procedure, args in calls.items():
-            result = spark.sql(f"CALL {catalog}.system.{procedure}({args})")
-            if procedure == "remove_orphan_files":
-                # One row per removed file: report how many, not the first path.
-                out.append({"table": table, "action": procedure, "orphan_files": result.count()})
-            else:
-                out.append({"table": table, "action": procedure, **_row(result)})
+        with table_lock(settings, ident):
+            for procedure, args in calls.items():
+                result = spark.sql(f"CALL {catalog}.system.{procedure}({args})")
+                if procedure == "remove_orphan_files":
+                    # One row per removed file: report how many, not the first path.
+                    count = result.count()
+                    out.append({"table": table, "action": procedure, "orphan_files": count})
+                else:
+                    out.append({"table": table, "action": procedure, **_row(result)})
     return out
 
 

@@ -202,6 +202,26 @@ def test_rerun_removes_stale_objects(tmp_path):
     assert lines == sum(len(v) for v in read_hours(settings, DAY).values())
 
 
+def test_rerun_never_removes_an_object_it_rewrites(tmp_path, monkeypatch):
+    """A reader of the day (a concurrent bronze run) must never find an hour missing: objects
+    are overwritten in place, and only stale ones are deleted."""
+    settings = make_settings(tmp_path)
+    batch = generate_day(tiny_config(), DAY)
+    uris, _ = write_day(settings, batch)
+    stale = f"{locations(settings).raw_events}/ingest_date={DAY}/ingest_hour=24/x.jsonl.gz"
+    storage.write_bytes(settings, stale, b"stale")
+    removed: list[str] = []
+    remove = storage.remove_prefix
+
+    def spy(settings_, uri):
+        removed.append(uri)
+        remove(settings_, uri)
+
+    monkeypatch.setattr(storage, "remove_prefix", spy)
+    assert write_day(settings, batch)[0] == uris
+    assert removed == [stale]
+
+
 # --------------------------------------------------------------------------- bad inputs
 
 

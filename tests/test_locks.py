@@ -8,26 +8,30 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from lakehouse.locks import LockTimeoutError, advisory_key, lock_file, lock_name, writer_lock
+from lakehouse.runner import run_pipeline
 from lakehouse.settings import load_settings
 
 HOLDER = """
 import sys, time
 from lakehouse.locks import writer_lock
 from lakehouse.settings import load_settings
-with writer_lock(load_settings({"LAKEHOUSE_HOME": sys.argv[1]}), "silver"):
+with writer_lock(load_settings({"LAKEHOUSE_HOME": sys.argv[1]}), sys.argv[3]):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
 """
 
 
-def start_holder(home: Path, seconds: float) -> subprocess.Popen[str]:
+def start_holder(home: Path, seconds: float, writer: str = "silver") -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(home), str(seconds)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLDER, str(home), str(seconds), writer],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "held"
@@ -61,6 +65,32 @@ def test_other_stages_do_not_wait(tmp_path: Path) -> None:
         with writer_lock(settings_for(tmp_path), "gold", on_wait=said.append):
             assert holder.poll() is None
         assert said == []
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_ingest_waits_while_bronze_reads_the_raw_day(tmp_path: Path) -> None:
+    """Ingest rewrites the raw day that bronze reads, so the runner's ingest must not start
+    while another run's bronze holds its lock (and the other way round)."""
+    settings = settings_for(tmp_path, timeout=1)
+    holder = start_holder(tmp_path, 30.0, writer="bronze")
+    said: list[str] = []
+    try:
+        with pytest.raises(LockTimeoutError, match="raw"):
+            run_pipeline(
+                settings, date(2026, 1, 5), date(2026, 1, 6), stages=["ingest"], on_wait=said.append
+            )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(said) == 1, said
+    assert "raw" in said[0]
+    assert not list((tmp_path / "raw").rglob("*.gz")), "ingest wrote while bronze held the lock"
+    holder = start_holder(tmp_path, 30.0, writer="ingest")
+    try:
+        with pytest.raises(LockTimeoutError), writer_lock(settings, "bronze"):
+            pytest.fail("bronze started while ingest held the raw day")
     finally:
         holder.kill()
         holder.wait()

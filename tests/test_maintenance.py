@@ -7,12 +7,14 @@ the shared session, so compacting, vacuuming and expiring never touch what other
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lakehouse.locks import LockTimeoutError, writer_lock
 from lakehouse.settings import Settings, load_settings
 from lakehouse.tables import locations
 from spark_apps import maintenance
@@ -153,3 +155,20 @@ def test_iceberg_rewrite_expire_and_orphans(spark: Any, own: Settings) -> None:
     skipped = {line["table"]: line["reason"] for line in out if line["action"] == "skip"}
     assert skipped == {t: "no such table yet" for t in maintenance.iceberg_tables(own) if t != name}
     spark.sql(f"DROP TABLE {name} PURGE")
+
+
+def test_every_maintained_table_has_a_writer(own: Settings) -> None:
+    catalog = f"{CATALOG}."
+    maintained = {*maintenance.delta_paths(own), *(t.removeprefix(catalog)
+                  for t in maintenance.iceberg_tables(own))}  # fmt: skip
+    assert maintained == set(maintenance.WRITERS)
+
+
+def test_maintenance_waits_for_the_tables_writer(spark: Any, own: Settings) -> None:
+    """OPTIMIZE/VACUUM commit to the table: never while its stage (here silver) writes it."""
+    path = locations(own).silver_events
+    spark.range(0, 10, numPartitions=2).write.format("delta").save(path)
+    impatient = replace(own, lock_timeout_seconds=1)
+    with writer_lock(own, "silver"), pytest.raises(LockTimeoutError, match="silver"):
+        maintenance.maintain_delta(spark, impatient, date.today(), 7)
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{path}`").count() == 1, "committed while locked"
