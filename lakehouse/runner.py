@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -57,6 +58,15 @@ def select_stages(names: Sequence[str] | None) -> list[Stage]:
     return [s for s in ordered if s.name in names]
 
 
+def _started_session(settings: Settings) -> tuple[Any, float]:
+    """The embedded runner's one local SparkSession, and the seconds it took to start."""
+    from spark_apps.session import build_session
+
+    began = time.monotonic()
+    spark = build_session(settings, app_name="lakehouse-embedded")
+    return spark, time.monotonic() - began
+
+
 def run_pipeline(
     settings: Settings,
     start: date,
@@ -75,22 +85,17 @@ def run_pipeline(
         raise ValueError(f"end ({end}) must be after start ({start})")
     chosen = select_stages(stages)
     report = PipelineReport(run_id or new_run_id("embedded"), start, end)
-    if spark is None and any(s.kind == "spark" for s in chosen):
-        import time
-
-        from spark_apps.session import build_session
-
-        began = time.monotonic()
-        spark = build_session(settings, app_name="lakehouse-embedded")
-        report.spark_startup_seconds = time.monotonic() - began
     day = start
     while day < end:
-        ctx = StageContext(settings, day, day + timedelta(days=1), report.run_id, spark)
         for stage in chosen:
             if on_stage is not None:
                 on_stage(stage, day)
             module = importlib.import_module(stage.module)
             with writer_lock(settings, stage.name, on_wait=on_wait):
+                if spark is None and stage.kind == "spark":
+                    # Started by the first Spark stage (ingest needs no JVM), under its lock.
+                    spark, report.spark_startup_seconds = _started_session(settings)
+                ctx = StageContext(settings, day, day + timedelta(days=1), report.run_id, spark)
                 results = module.run_interval(ctx)
             report.results.extend(results)
             if on_done is not None:

@@ -4,8 +4,9 @@
   random moment of a silver or gold write, over several trials; after each, a rerun of the
   interval must leave exactly the tables of the clean run: no partial commit, no loss, no
   duplicate.
-* Concurrent runs: two runs of the same interval at once both succeed (the second waits for the
-  stage's writer lock and says so) and leave exactly the tables of one clean run.
+* Concurrent runs: a second run of the same interval, started as the first one's bronze begins,
+  waits for it (ingest and bronze share the raw day's lock) and says so; both succeed and leave
+  exactly the tables of one clean run.
 
 Trials and the random seed are printed; set LAKEHOUSE_KILL_SEED to replay a sequence and
 LAKEHOUSE_KILL_TRIALS to change how many trials run.
@@ -165,12 +166,31 @@ def _previous_line(stage: str, day: str) -> str:
 
 
 def test_two_runs_of_one_interval_at_once_equal_one_run(profile, run_tag, clean, tmp_path) -> None:
+    """Run B starts when run A has ingested the first day and begins bronze on it, the moment
+    B's ingest (which rewrites that raw day) would pull the objects from under A's bronze. B's
+    ingest must wait for A's bronze (they share the "raw" lock); both runs succeed; the tables
+    equal one clean run's."""
     scenario = make_scenario(profile, run_tag, "twice", tmp_path / "home")
     cmd = pipeline_cmd("--stages", "ingest,bronze,silver,gold")
-    options = {"env": scenario.env, "cwd": ROOT, "stdout": subprocess.PIPE, "text": True}
-    runs = [subprocess.Popen(cmd, stderr=subprocess.STDOUT, **options) for _ in range(2)]
-    outputs = [run.communicate(timeout=2 * RUN_TIMEOUT)[0] for run in runs]
-    for run, out in zip(runs, outputs, strict=True):
-        assert run.returncode == 0, out[-3000:]
-    assert any("another run holds" in out for out in outputs), "neither run waited for the other"
+    env = {**scenario.env, "PYTHONUNBUFFERED": "1", "COLUMNS": "400"}  # no wrapped lines
+    options = {"env": env, "cwd": ROOT, "stdout": subprocess.PIPE, "text": True}
+    first = subprocess.Popen(cmd, stderr=subprocess.STDOUT, **options)
+    first_out = Output(first)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while f"{DAYS[0]} ingest " not in first_out.text():
+        if first.poll() is not None or time.monotonic() > deadline:
+            first.kill()
+            pytest.fail(f"the first run never finished ingest:\n{first_out.text()[-3000:]}")
+        time.sleep(0.1)
+    second = subprocess.Popen(cmd, stderr=subprocess.STDOUT, **options)
+    second_out = Output(second)
+    for run, out in ((first, first_out), (second, second_out)):
+        run.wait(timeout=2 * RUN_TIMEOUT)
+        out.thread.join(timeout=30)
+        assert run.returncode == 0, out.text()[-3000:]
+    waited = [line.strip() for line in second_out.lines if "another run holds" in line]
+    print("the second run waited:", *waited, sep="\n  ")
+    assert any(line.startswith(f"{DAYS[0]} ingest:") and "|raw'" in line for line in waited), (
+        f"the second run's ingest did not wait for the first run's bronze:\n{second_out.text()}"
+    )
     assert_equals_clean(scenario, clean, "after two concurrent runs")
