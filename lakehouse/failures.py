@@ -80,17 +80,3 @@ def save_traceback(exc: BaseException, settings: Settings) -> Path | None:
     except OSError:
         return None
     return path
-
-
-def report_unreachable(stage: str, exc: BaseException) -> int:
-    """For a pod's or SparkApplication's main: print one line and return 1 when ``exc`` is an
-    unreachable server, else re-raise it (its traceback is the useful output)."""
-    import sys
-
-    from lakehouse.settings import load_settings
-
-    line = unreachable(exc, load_settings())
-    if line is None:
-        raise exc
-    print(f"{stage} failed: {line}", file=sys.stderr)
-    return 1

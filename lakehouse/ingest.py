@@ -6,16 +6,14 @@ per ingest date) lets bronze prove that every line written was landed.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
 
 from lakehouse.context import StageContext, StageResult, interval_parser, parse_interval
+from lakehouse.entrypoint import run_stage
 from lakehouse.generator import GeneratorConfig, generate_day, hour_uri, write_day
-from lakehouse.locks import writer_lock
 from lakehouse.manifest import write_manifest
-from lakehouse.settings import SettingsError, load_settings
 
 STAGE = "ingest"
 
@@ -48,16 +46,7 @@ def run_interval(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_interval(interval_parser(__doc__.splitlines()[0]), argv)
-    try:
-        settings = load_settings()
-    except SettingsError as err:
-        print(f"ingest failed: {err}", file=sys.stderr)
-        return 1
-    with writer_lock(settings, STAGE, on_wait=lambda msg: print(msg, file=sys.stderr)):
-        results = run_interval(StageContext(settings, args.start, args.end, args.run_id))
-    for result in results:
-        print(json.dumps({"stage": STAGE, "day": result.day.isoformat(), **result.counts}))
-    return 0
+    return run_stage(STAGE, args, run_interval)
 
 
 if __name__ == "__main__":

@@ -4,18 +4,14 @@ entrypoint (``python -m ml.<stage> --start D --end D``) and quieting of library 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lakehouse.context import ReconciliationError, StageContext, StageInputError, StageResult
-from lakehouse.failures import report_unreachable
-from lakehouse.locks import writer_lock
-from lakehouse.settings import SettingsError, load_settings
+from lakehouse.context import StageContext, StageResult
+from lakehouse.entrypoint import run_stage
 
 
 @dataclass
@@ -49,27 +45,4 @@ def entrypoint(
     (never a library traceback) for bad input."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     quiet()
-    try:
-        settings = load_settings()
-        ctx = StageContext(settings, args.start, args.end, args.run_id)
-        with writer_lock(settings, stage, on_wait=logging.getLogger("lakehouse").warning):
-            results = run_interval(ctx)
-        for result in results:
-            line = {
-                "stage": stage,
-                "day": result.day.isoformat(),
-                "run_id": result.run_id,
-                **result.counts,
-                **getattr(result, "metrics", {}),
-                **getattr(result, "versions", {}),
-                **getattr(result, "artifacts", {}),
-            }
-            if result.note:
-                line["note"] = result.note
-            print(json.dumps(line))
-    except (SettingsError, StageInputError, ReconciliationError, ValueError) as err:
-        print(f"{stage} failed: {err}", file=sys.stderr)
-        return 1
-    except Exception as err:
-        return report_unreachable(stage, err)
-    return 0
+    return run_stage(stage, args, run_interval, expected=(ValueError,))

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date
 
 from pyspark.sql import SparkSession
 
-from lakehouse.context import ReconciliationError, StageContext, StageInputError, StageResult
-from lakehouse.failures import report_unreachable
+from lakehouse.context import ReconciliationError, StageContext, StageResult
+from lakehouse.entrypoint import run_stage
 from lakehouse.locks import writer_lock
-from lakehouse.settings import SettingsError, load_settings
 from lakehouse.tables import locations, spark_uri
 from spark_apps.delta_io import append_audit
 from spark_apps.session import build_session
@@ -58,28 +54,9 @@ def entrypoint(
 ) -> int:
     """``python -m spark_apps.<stage> --start D --end D``: run, print one JSON line per day."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        settings = load_settings()
-        ctx = StageContext(settings, args.start, args.end, args.run_id)
-        ctx = replace(ctx, spark=build_session(settings, app_name=f"lakehouse-{stage}"))
-        with writer_lock(settings, stage, on_wait=log.warning):
-            results = run_interval(ctx)
-        for result in results:
-            print(
-                json.dumps(
-                    {
-                        "stage": stage,
-                        "day": result.day.isoformat(),
-                        "run_id": result.run_id,
-                        "reconciled": result.reconciled,
-                        "seconds": round(result.seconds, 2),
-                        **result.counts,
-                    }
-                )
-            )
-    except (SettingsError, StageInputError, ReconciliationError) as err:
-        print(f"{stage} failed: {err}", file=sys.stderr)
-        return 1
-    except Exception as err:
-        return report_unreachable(stage, err)
-    return 0
+    return run_stage(
+        stage,
+        args,
+        run_interval,
+        prepare=lambda settings: build_session(settings, app_name=f"lakehouse-{stage}"),
+    )
