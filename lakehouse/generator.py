@@ -746,25 +746,6 @@ def write_day(
     return written, batch.line_count
 
 
-def generate(
-    settings: Settings, start: date, end: date, show_progress: bool = True
-) -> dict[date, dict[str, int]]:
-    """Generate and write every day in [start, end); returns each day's counts."""
-    from rich.progress import Progress
-
-    cfg = GeneratorConfig.from_settings(settings)
-    days = [start + timedelta(days=k) for k in range((end - start).days)]
-    results: dict[date, dict[str, int]] = {}
-    with Progress(disable=not show_progress, transient=False) as bar:
-        task = bar.add_task("generating raw events", total=len(days) * HOURS)
-        for day in days:
-            bar.update(task, description=f"generating {day.isoformat()}")
-            batch = generate_day(cfg, day)
-            write_day(settings, batch, progress=lambda: bar.advance(task))
-            results[day] = batch.counts()
-    return results
-
-
 __all__ = [
     "DEFAULT_BAD_RATES",
     "DayBatch",
@@ -772,7 +753,6 @@ __all__ = [
     "GeneratorConfig",
     "device_registry",
     "events_prefix",
-    "generate",
     "generate_day",
     "ground_truth_uri",
     "hour_uri",
