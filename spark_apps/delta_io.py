@@ -34,6 +34,15 @@ def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, int]:
     return {k: int(v) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
 
 
+def last_commit_user_metadata(spark: SparkSession, path: str) -> str | None:
+    """The ``userMetadata`` its writer attached to the table's latest commit: read from that
+    one commit file, without the log replay and scan that reading the table costs."""
+    from delta.tables import DeltaTable
+
+    row = DeltaTable.forPath(spark, path).history(1).select("userMetadata").first()
+    return row["userMetadata"] if row else None
+
+
 def replace_partition(
     df: DataFrame, path: str, partition_column: str, value: date, partition_by: list[str]
 ) -> int:

@@ -120,9 +120,11 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
     silver = read_upstream(spark, spark_uri(loc.silver_events), STAGE, day, "silver")
     new_rows = silver.filter(F.col("ingest_date") == F.lit(day))
     touched = transform_touched_hours(new_rows).persist()
-    dates = [
-        r["d"] for r in touched.select(F.to_date("hour_start").alias("d")).distinct().collect()
-    ]
+    # One action for the key count and the dates they fall on (each action is a few jobs).
+    keys = touched.agg(
+        F.count(F.lit(1)).alias("n"), F.collect_set(F.to_date("hour_start")).alias("dates")
+    ).first()
+    touched_keys, dates = keys["n"], sorted(keys["dates"])
     # Prune silver to the dates the touched keys live in before recomputing them.
     silver_dates = silver.filter(F.col("event_date").isin(dates)) if dates else silver.limit(0)
 
@@ -131,7 +133,6 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
     daily = transform_site_daily(silver_dates, touched_sites).persist()
     try:
         ensure_gold_tables(spark, loc.gold_device_hourly, loc.gold_site_daily)
-        touched_keys = touched.count()
         hourly_rows = hourly.count()
         daily_rows = daily.count()
         merge_upsert(spark, loc.gold_device_hourly, hourly, ["device_id", "hour_start"])

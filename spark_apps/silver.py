@@ -7,6 +7,7 @@ Counts reconcile for every day:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -36,7 +37,12 @@ from lakehouse.events import (
 )
 from lakehouse.settings import Settings
 from lakehouse.tables import locations, spark_uri
-from spark_apps.delta_io import delta_exists, read_upstream, replace_partition
+from spark_apps.delta_io import (
+    delta_exists,
+    last_commit_user_metadata,
+    read_upstream,
+    replace_partition,
+)
 
 STAGE = "silver"
 
@@ -219,6 +225,22 @@ def parse_registry(text: str, source: str) -> list[tuple]:
     return sorted(rows)
 
 
+def registry_digest(rows: list[tuple]) -> str:
+    """Names the exact device rows; kept as the userMetadata of the commit that wrote them."""
+    return "device-registry-sha256:" + hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def devices_hold(spark: SparkSession, path: str, rows: list[tuple], digest: str) -> bool:
+    """Whether the devices table already holds ``rows``. The commit that wrote them carries
+    their digest, which one commit file answers; reading the table (a log replay and a scan,
+    seconds on object storage) is left for a table whose latest commit has no digest."""
+    if not delta_exists(spark, path):
+        return False
+    if last_commit_user_metadata(spark, path) == digest:
+        return True
+    return sorted(tuple(r) for r in spark.read.format("delta").load(path).collect()) == rows
+
+
 def refresh_devices(
     spark: SparkSession, settings: Settings, registry_uri: str, path: str
 ) -> DataFrame:
@@ -232,11 +254,9 @@ def refresh_devices(
         ) from None
     rows = parse_registry(text, registry_uri)
     devices = spark.createDataFrame(rows, DEVICE_SCHEMA)
-    if delta_exists(spark, path):
-        current = sorted(tuple(r) for r in spark.read.format("delta").load(path).collect())
-        if current == rows:
-            return devices
-    devices.write.format("delta").mode("overwrite").save(path)
+    digest = registry_digest(rows)
+    if not devices_hold(spark, path, rows, digest):
+        devices.write.format("delta").mode("overwrite").option("userMetadata", digest).save(path)
     return devices
 
 
