@@ -16,6 +16,7 @@ injects them from one ConfigMap (plain settings) and one Secret (credentials).
 | LAKEHOUSE_S3_ENDPOINT            | unset (AWS default endpoint)            |
 | AWS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY/AWS_REGION | standard AWS variables   |
 | MLFLOW_TRACKING_URI              | sqlite:///$LAKEHOUSE_HOME/mlflow.db (*) |
+| LAKEHOUSE_MLFLOW_PREFIX          | lakehouse: names lakehouse-anomaly, … (**)  |
 | LAKEHOUSE_SPARK_MASTER           | local[2]; under spark-submit: its master|
 | LAKEHOUSE_SHUFFLE_PARTITIONS     | 4                                       |
 | LAKEHOUSE_SPARK_DRIVER_MEMORY    | 3g                                      |
@@ -31,6 +32,8 @@ injects them from one ConfigMap (plain settings) and one Secret (credentials).
 (*) MLflow 3 refuses the file store (``./mlruns``) by default and registry aliases need a
 database, so the embedded store is SQLite; the ML code keeps its artifacts under
 ``$LAKEHOUSE_HOME/mlartifacts`` (a tracking server manages its own).
+(**) Warehouses that share one MLflow server each need their own prefix, or one's champion model
+would decide the other's promotions and scores.
 
 Service initialisation (``lakehouse.bootstrap``, run by ``make services-up`` and the chart's init
 Jobs) reads its own keys through :func:`load_bootstrap_settings`: ``BUCKETS`` (names separated by
@@ -42,6 +45,7 @@ The PostgreSQL admin connection comes from libpq's own ``PG*`` variables.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -68,6 +72,7 @@ class Settings:
     aws_secret_access_key: str | None = field(repr=False)
     aws_region: str
     mlflow_tracking_uri: str
+    mlflow_prefix: str
     spark_master: str | None  # None: the master spark-submit was given (cluster drivers)
     shuffle_partitions: int
     spark_driver_memory: str
@@ -103,6 +108,16 @@ def _opt(env: Mapping[str, str], name: str) -> str | None:
 def _str(env: Mapping[str, str], name: str, default: str) -> str:
     value = _opt(env, name)
     return default if value is None else value
+
+
+def _name(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _str(env, name, default)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
+        raise SettingsError(
+            f"{name} must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or "
+            f"digit; got {value!r}"
+        )
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -178,6 +193,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         aws_secret_access_key=_opt(env, "AWS_SECRET_ACCESS_KEY"),
         aws_region=_str(env, "AWS_REGION", "us-east-1"),
         mlflow_tracking_uri=_str(env, "MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
+        mlflow_prefix=_name(env, p + "MLFLOW_PREFIX", "lakehouse"),
         spark_master=_spark_master(env),
         shuffle_partitions=_int(env, p + "SHUFFLE_PARTITIONS", 4, minimum=1),
         spark_driver_memory=_str(env, p + "SPARK_DRIVER_MEMORY", "3g"),

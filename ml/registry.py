@@ -11,10 +11,21 @@ from typing import Any
 from lakehouse.settings import Settings
 from ml.stage import quiet
 
-ANOMALY_MODEL = "lakehouse-anomaly"
-FORECAST_MODEL = "lakehouse-forecast"
-REPORT_EXPERIMENT = "lakehouse-report"
 CHAMPION = "champion"
+
+
+def anomaly_model(settings: Settings) -> str:
+    """The registered anomaly detector (also its training experiment), named per warehouse
+    (LAKEHOUSE_MLFLOW_PREFIX) so warehouses sharing an MLflow server never share a champion."""
+    return f"{settings.mlflow_prefix}-anomaly"
+
+
+def forecast_model(settings: Settings) -> str:
+    return f"{settings.mlflow_prefix}-forecast"
+
+
+def report_experiment(settings: Settings) -> str:
+    return f"{settings.mlflow_prefix}-report"
 
 
 def is_local_store(uri: str) -> bool:

@@ -141,7 +141,7 @@ def sample_devices(truth: pd.DataFrame, devices: Sequence[str], n: int = SAMPLE_
 def latest_metrics(client: Any, settings: Any, day: date) -> dict[str, dict[str, float]]:
     """Metrics of each model's latest training run for ``day``."""
     out = {}
-    for name in (registry.ANOMALY_MODEL, registry.FORECAST_MODEL):
+    for name in (registry.anomaly_model(settings), registry.forecast_model(settings)):
         exp = client.get_experiment_by_name(name)
         if exp is None:
             continue
@@ -206,7 +206,7 @@ def report_day(ctx: StageContext, day: date) -> MLResult:
     client = registry.client(ctx.settings)
     import mlflow
 
-    exp = registry.experiment_id(client, ctx.settings, registry.REPORT_EXPERIMENT)
+    exp = registry.experiment_id(client, ctx.settings, registry.report_experiment(ctx.settings))
     with mlflow.start_run(experiment_id=exp, run_name=f"report {day}") as run:
         mlflow.set_tags({"interval.start": day.isoformat(), "lakehouse.run_id": ctx.run_id})
         mlflow.log_text(page, f"report_{day.isoformat()}.html")

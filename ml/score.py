@@ -110,11 +110,12 @@ def score_day(ctx: StageContext, day: date) -> MLResult:
     client = registry.client(ctx.settings)
     notes = []
     jobs = (
-        (registry.ANOMALY_MODEL, loc.features_events, loc.gold_anomaly_scores, ANOMALY_SCHEMA),
-        (registry.FORECAST_MODEL, loc.features_hourly, loc.gold_forecasts, FORECAST_SCHEMA),
-    )
-    for name, features_uri, table, schema in jobs:
-        kind = "anomaly" if name == registry.ANOMALY_MODEL else "forecast"
+        ("anomaly", registry.anomaly_model(ctx.settings), loc.features_events,
+         loc.gold_anomaly_scores, ANOMALY_SCHEMA),
+        ("forecast", registry.forecast_model(ctx.settings), loc.features_hourly,
+         loc.gold_forecasts, FORECAST_SCHEMA),
+    )  # fmt: skip
+    for kind, name, features_uri, table, schema in jobs:
         champion = registry.load_champion(client, name)
         if champion is None:
             notes.append(f"no {name}@{registry.CHAMPION} yet: {kind} not scored")

@@ -74,7 +74,8 @@ def train_day(ctx: StageContext, day: date, params: Mapping[str, Any] | None = N
         "features_version": version,
         "silver_version": int(features["_source_version"].max()),
     }
-    return log_and_promote(ctx, STAGE, day, registry.ANOMALY_MODEL, fitted, lineage, started)
+    model = registry.anomaly_model(ctx.settings)
+    return log_and_promote(ctx, STAGE, day, model, fitted, lineage, started)
 
 
 def run_interval(ctx: StageContext) -> list[MLResult]:

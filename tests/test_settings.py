@@ -54,6 +54,8 @@ def test_cluster_profile_points_at_s3_and_postgres(tmp_path):
         ({"LAKEHOUSE_SPARK_UI": "perhaps"}, "LAKEHOUSE_SPARK_UI must be true or false"),
         ({"LAKEHOUSE_DEMO_START": "05/01/2026"}, "LAKEHOUSE_DEMO_START must be YYYY-MM-DD"),
         ({"LAKEHOUSE_BAD_RATES": "late_event=2"}, "expected kind=rate"),
+        ({"LAKEHOUSE_MLFLOW_PREFIX": "team a"}, "LAKEHOUSE_MLFLOW_PREFIX must be 1-64 letters"),
+        ({"LAKEHOUSE_MLFLOW_PREFIX": "-x"}, "starting with a letter or digit"),
     ],
 )
 def test_bad_settings_fail_naming_the_variable(tmp_path, env, message):

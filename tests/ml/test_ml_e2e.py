@@ -60,7 +60,7 @@ def test_summary_has_ml_metrics_and_the_report(settings, pipeline):
 
 def test_training_runs_have_metrics_and_lineage(settings, client, pipeline):
     loc = locations(settings)
-    anomaly = runs_of(client, registry.ANOMALY_MODEL)
+    anomaly = runs_of(client, registry.anomaly_model(settings))
     assert {r.data.tags["interval.start"] for r in anomaly} >= {START.isoformat(), LAST.isoformat()}
     features_history = {
         h["version"] for h in io.delta_table(settings, loc.features_events).history()
@@ -72,7 +72,7 @@ def test_training_runs_have_metrics_and_lineage(settings, client, pipeline):
         assert int(run.data.tags["lineage.features_version"]) in features_history
         assert int(run.data.tags["lineage.silver_version"]) in silver_history
 
-    forecast = runs_of(client, registry.FORECAST_MODEL)
+    forecast = runs_of(client, registry.forecast_model(settings))
     assert [r.data.tags["interval.start"] for r in forecast] == [LAST.isoformat()]
     gold = io.catalog(settings, loc.iceberg_warehouse).load_table(
         io.table_ident(loc.gold_device_hourly)
@@ -84,10 +84,10 @@ def test_training_runs_have_metrics_and_lineage(settings, client, pipeline):
         assert int(run.data.tags["lineage.gold_snapshot_id"]) in snapshots
 
 
-def test_models_are_registered_with_a_champion_and_a_signature(client, pipeline):
+def test_models_are_registered_with_a_champion_and_a_signature(settings, client, pipeline):
     import mlflow.models
 
-    for name in (registry.ANOMALY_MODEL, registry.FORECAST_MODEL):
+    for name in (registry.anomaly_model(settings), registry.forecast_model(settings)):
         champion = client.get_model_version_by_alias(name, registry.CHAMPION)
         info = mlflow.models.get_model_info(f"models:/{name}@{registry.CHAMPION}")
         assert info.signature is not None
@@ -104,7 +104,8 @@ def test_quality_stays_above_a_floor(pipeline):
 
 
 def test_a_worse_model_does_not_take_the_alias(settings, client, pipeline):
-    before = client.get_model_version_by_alias(registry.ANOMALY_MODEL, registry.CHAMPION).version
+    model = registry.anomaly_model(settings)
+    before = client.get_model_version_by_alias(model, registry.CHAMPION).version
     worse = train_anomaly.train_day(
         ctx_for(settings, LAST), LAST, params={"n_estimators": 1, "max_samples": 8}
     )
@@ -112,7 +113,7 @@ def test_a_worse_model_does_not_take_the_alias(settings, client, pipeline):
     assert run.data.metrics["f1"] < run.data.metrics["champion_f1"]  # it really is worse
     assert worse.counts["promoted"] == 0
     assert worse.versions["model_version"] > int(before)  # registered all the same
-    after = client.get_model_version_by_alias(registry.ANOMALY_MODEL, registry.CHAMPION).version
+    after = client.get_model_version_by_alias(model, registry.CHAMPION).version
     assert after == before
     assert run.data.tags["champion.promoted"] == "False"
 

@@ -83,6 +83,8 @@ def make_scenario(
         "LAKEHOUSE_RAW_URI": f"s3://{raw_bucket}/{run_tag}/{name}",
         "LAKEHOUSE_WAREHOUSE_URI": f"s3://{wh_bucket}/{run_tag}/{name}",
         "LAKEHOUSE_CATALOG_NAME": f"{run_tag}_{name}",
+        # Own experiments and models: another scenario's champion must not decide promotions.
+        "LAKEHOUSE_MLFLOW_PREFIX": f"{run_tag}-{name}",
         "TZ": "UTC",
         **extra,
     }

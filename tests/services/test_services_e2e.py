@@ -32,6 +32,7 @@ from services_tools import (
 from lakehouse.generator import GeneratorConfig, generate_day
 from lakehouse.storage import filesystem, list_files, read_bytes
 from lakehouse.tables import locations
+from ml import registry
 
 DAYS = [START + timedelta(days=i) for i in range((END - START).days)]
 
@@ -292,9 +293,8 @@ def test_ml_stages_used_the_mlflow_server_with_artifacts_in_s3(clean: Scenario, 
     notes = [(r["day"], r.get("note")) for r in summary["stages"] if r["stage"] == "train_anomaly"]
     assert totals(summary, "train_anomaly").get("promoted", 0) >= 1, notes
     client = MlflowClient(tracking_uri=clean.settings.mlflow_tracking_uri)
-    registered = client.search_registered_models()
-    assert registered, "no registered model in the MLflow server"
-    champions = [client.get_model_version_by_alias(m.name, "champion") for m in registered]
+    names = [registry.anomaly_model(clean.settings), registry.forecast_model(clean.settings)]
+    champions = [client.get_model_version_by_alias(name, registry.CHAMPION) for name in names]
     assert all(int(v.version) >= 1 for v in champions)
     models = [
         u for u in list_files(clean.settings, "s3://lakehouse-mlflow") if u.endswith("/MLmodel")
