@@ -61,7 +61,7 @@ def run_stage(
             spark = prepare(settings) if prepare is not None else None
             ctx = StageContext(settings, args.start, args.end, args.run_id, spark)
             results = run_interval(ctx)
-    except (StageInputError, ReconciliationError, *expected) as err:
+    except (SettingsError, StageInputError, ReconciliationError, *expected) as err:
         say(f"failed: {err}")
         return 1
     except Exception as err:
