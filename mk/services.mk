@@ -25,5 +25,5 @@ services-env: ## Print the services profile, for: eval "$(make -s services-env)"
 .PHONY: test-services
 test-services: venv ## Services tier: start the servers, run tests/services, stop them
 	PY=$(PY) bash $(SERVICES) up >/dev/null
-	status=0; $(PY) -m pytest tests/services || status=$$?; \
+	status=0; $(PY) -m pytest --durations=8 tests/services || status=$$?; \
 	PY=$(PY) bash $(SERVICES) down; exit $$status
