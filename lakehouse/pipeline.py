@@ -109,10 +109,11 @@ def stage(name: str) -> Stage:
 
 def lock_scope(writer: str) -> str:
     """The writer-lock scope of a stage; any other writer (e.g. "audit") is its own scope."""
-    for s in STAGES:
-        if s.name == writer:
-            return s.lock or s.name
-    return writer
+    try:
+        found = stage(writer)
+    except KeyError:
+        return writer
+    return found.lock or found.name
 
 
 def edges(stages: Iterable[Stage] = STAGES) -> set[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -25,22 +26,24 @@ def read_upstream(
     return spark.read.format("delta").load(path)
 
 
-def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, int]:
-    """Operation metrics of the table's latest commit, as integers."""
+def last_commit_field(spark: SparkSession, path: str, column: str) -> Any:
+    """One column of the table's latest commit (``DESCRIBE HISTORY``): read from that one
+    commit file, without the log replay and scan that reading the table costs."""
     from delta.tables import DeltaTable
 
-    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
-    metrics = (row["operationMetrics"] if row else None) or {}
+    row = DeltaTable.forPath(spark, path).history(1).select(column).first()
+    return row[column] if row else None
+
+
+def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, int]:
+    """Operation metrics of the table's latest commit, as integers."""
+    metrics = last_commit_field(spark, path, "operationMetrics") or {}
     return {k: int(v) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
 
 
 def last_commit_user_metadata(spark: SparkSession, path: str) -> str | None:
-    """The ``userMetadata`` its writer attached to the table's latest commit: read from that
-    one commit file, without the log replay and scan that reading the table costs."""
-    from delta.tables import DeltaTable
-
-    row = DeltaTable.forPath(spark, path).history(1).select("userMetadata").first()
-    return row["userMetadata"] if row else None
+    """The ``userMetadata`` its writer attached to the table's latest commit."""
+    return last_commit_field(spark, path, "userMetadata")
 
 
 def replace_partition(
