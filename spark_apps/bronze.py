@@ -131,17 +131,22 @@ def transform_bronze(
         unreadable.select(*raw.columns, "file_problem")
     )
     text = F.make_valid_utf8(F.col("raw_line"))
-    corrupt = F.col("file_problem").isNotNull() | is_corrupt(text)
-    parsed = F.from_json(text, RAW_TEXT_SCHEMA)
-    return lines.select(
+    checked = lines.select(
         F.col("ingest_date").cast("date").alias("ingest_date"),
         F.col("ingest_hour").cast("int").alias("ingest_hour"),
         F.col("source_file"),
         text.alias("raw_line"),
-        corrupt.alias("is_corrupt"),
+        (F.col("file_problem").isNotNull() | is_corrupt(text)).alias("is_corrupt"),
         F.coalesce(~F.is_valid_utf8(F.col("raw_line")), F.lit(False)).alias("invalid_utf8"),
         F.col("file_problem"),
-        *[F.when(~corrupt, parsed[name]).alias(name) for name in PARSED_FIELDS],
+    )
+    # The JSON is parsed once into one struct column, then split. Written as one projection,
+    # Spark would parse the line once per field: a parse inside a CASE branch is not shared
+    # (a 3-4x slower stage on a million lines).
+    parsed = F.when(~F.col("is_corrupt"), F.from_json(F.col("raw_line"), RAW_TEXT_SCHEMA))
+    return checked.withColumn("_parsed", parsed).select(
+        *checked.columns,
+        *[F.col("_parsed")[name].alias(name) for name in PARSED_FIELDS],
         F.lit(run_id).alias("_run_id"),
         F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
     )
