@@ -315,12 +315,15 @@ def hourly_features(gold: pd.DataFrame, day: date) -> pd.DataFrame:
 # --------------------------------------------------------------------------- I/O edge
 
 
-def touched_dates(ctx: StageContext, day: date) -> tuple[list[date], int | None]:
-    """Event dates of silver rows ingested on ``day``, and the silver version read."""
+def touched_dates(
+    ctx: StageContext, day: date, stage: str = STAGE
+) -> tuple[list[date], int | None]:
+    """Event dates of silver rows ingested on ``day`` (the day itself and the dates its late
+    events belong to), and the silver version read. ``stage`` names the caller in errors."""
     loc = locations(ctx.settings)
     table = io.delta_table(ctx.settings, loc.silver_events)
     if table is None:
-        raise StageInputError(f"{STAGE} {day}: no silver table at {loc.silver_events}")
+        raise StageInputError(f"{stage} {day}: no silver table at {loc.silver_events}")
     ingested = table.to_pandas(
         filters=[("event_date", "in", [(day - timedelta(days=k)).isoformat() for k in (0, 1)])],
         columns=["event_date", "ingest_date"],
@@ -328,7 +331,7 @@ def touched_dates(ctx: StageContext, day: date) -> tuple[list[date], int | None]
     dates = sorted(set(ingested.loc[ingested["ingest_date"] == day, "event_date"]))
     if not dates:
         raise StageInputError(
-            f"{STAGE} {day}: silver has no rows ingested on {day}; run ingest..silver first"
+            f"{stage} {day}: silver has no rows ingested on {day}; run ingest..silver first"
         )
     return dates, table.version()
 

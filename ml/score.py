@@ -1,6 +1,6 @@
 """Score the interval with the registry's champion models and write the predictions to Iceberg
-gold tables through pyiceberg (same catalog as Spark); each run replaces the interval's
-partition, so reruns never duplicate rows."""
+gold tables through pyiceberg (same catalog as Spark). A day's pass replaces the partitions of
+the event dates its ingest touched (late events included), so reruns never duplicate rows."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pyarrow as pa
 from lakehouse.context import StageContext, StageInputError, interval_parser, parse_interval
 from lakehouse.tables import locations
 from ml import io, registry
-from ml.features import MIN_WINDOW_HOURS
+from ml.features import MIN_WINDOW_HOURS, touched_dates
 from ml.forecast import usable
 from ml.stage import MLResult, entrypoint
 
@@ -96,17 +96,24 @@ def history_note(missing: dict[str, int], shown: int = 5) -> str:
     return f"not forecast, under {MIN_WINDOW_HOURS} h of history: {listed}{more}"
 
 
-def _features(ctx: StageContext, uri: str, day: date) -> pd.DataFrame:
+def _features(ctx: StageContext, uri: str, day: date, required: bool = True) -> pd.DataFrame:
+    """The features of one event date; missing ones fail only when ``required``. The features
+    stage counts events it could not featurize (events_without_features)."""
     frame, version = io.read_delta(ctx.settings, uri, partition="event_date", values=[day])
-    if version is None or frame.empty:
+    if required and (version is None or frame.empty):
         raise StageInputError(f"{STAGE} {day}: no features for {day} at {uri}; run features")
     return frame
 
 
 def score_day(ctx: StageContext, day: date) -> MLResult:
+    """Score every event date the day's ingest touched: the day, and the earlier dates its
+    late events belong to (their features were just recomputed), so no late event is left
+    unscored and a rerun rewrites the same partitions."""
     started = time.monotonic()
     loc = locations(ctx.settings)
     result = MLResult(STAGE, day, ctx.run_id)
+    dates, _ = touched_dates(ctx, day, stage=STAGE)
+    result.counts["event_dates"] = len(dates)
     client = registry.client(ctx.settings)
     notes = []
     jobs = (
@@ -121,16 +128,26 @@ def score_day(ctx: StageContext, day: date) -> MLResult:
             notes.append(f"no {name}@{registry.CHAMPION} yet: {kind} not scored")
             continue
         model, version = champion
-        features = _features(ctx, features_uri, day)
-        build = anomaly_rows if kind == "anomaly" else forecast_rows
-        rows = build(features, model, version, ctx.run_id)
-        io.replace_iceberg_partition(ctx.settings, loc.iceberg_warehouse, table, schema, rows, day)
-        result.counts[f"{kind}_rows"] = len(rows)
         result.versions[f"{kind}_model_version"] = int(version)
-        if kind == "anomaly":
-            result.counts["anomalies_flagged"] = int(rows["is_anomaly"].sum())
-        else:
-            missing = without_history(features)
+        build = anomaly_rows if kind == "anomaly" else forecast_rows
+        missing: dict[str, int] = {}
+        for target in dates:
+            features = _features(ctx, features_uri, target, required=target == day)
+            if features.empty:  # an earlier date with too few readings for features
+                continue
+            rows = build(features, model, version, ctx.run_id)
+            io.replace_iceberg_partition(
+                ctx.settings, loc.iceberg_warehouse, table, schema, rows, target
+            )
+            counts = result.counts
+            counts[f"{kind}_rows"] = counts.get(f"{kind}_rows", 0) + len(rows)
+            if kind == "anomaly":
+                counts["anomalies_flagged"] = counts.get("anomalies_flagged", 0) + int(
+                    rows["is_anomaly"].sum()
+                )
+            elif target == day:
+                missing = without_history(features)
+        if kind == "forecast":
             result.counts["forecast_rows_without_history"] = sum(missing.values())
             notes.append(history_note(missing))
     result.note = "; ".join(n for n in notes if n)

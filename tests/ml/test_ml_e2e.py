@@ -143,6 +143,28 @@ def test_scoring_writes_the_interval_once(settings, pipeline):
     assert len(rows(loc.gold_forecasts)) == len(forecasts)
 
 
+def test_late_events_are_scored_on_the_day_they_arrive(settings, pipeline):
+    """Events of START ingested on LAST were never in START's own score pass: LAST's pass
+    must score their date again, so every featured event of START has a score."""
+    from pyiceberg.expressions import EqualTo
+
+    loc = locations(settings)
+    silver, _ = io.read_delta(
+        settings, loc.silver_events, partition="event_date", values=[START],
+        columns=["event_id", "ingest_date"],
+    )  # fmt: skip
+    late = set(silver.loc[silver["ingest_date"] == LAST, "event_id"])
+    featured, _ = io.read_delta(
+        settings, loc.features_events, partition="event_date", values=[START]
+    )
+    scores, _ = io.read_iceberg(
+        settings, loc.iceberg_warehouse, loc.gold_anomaly_scores,
+        EqualTo("event_date", START.isoformat()),
+    )  # fmt: skip
+    assert late & set(featured["event_id"]), "the data set should have featured late events"
+    assert sorted(scores["event_id"]) == sorted(featured["event_id"])
+
+
 def test_an_interval_without_data_fails_with_a_clear_message(settings, pipeline):
     empty = date(2030, 1, 1)
     with pytest.raises(StageInputError, match="silver has no rows ingested on 2030-01-01"):
