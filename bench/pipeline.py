@@ -7,10 +7,10 @@ logic in DuckDB in the same process as a reference.
 readings, and run one day at a time in one SparkSession, as the runner does. The first day pays
 for the JVM's warm-up (JIT compilation, class loading); later days show the steady state, and
 the ratio to DuckDB is taken on the last day. Spark session start-up and generation are reported
-apart from the stage times. DuckDB reads the same
-raw files and writes plain Parquet (no table format, no MERGE, no transactions): it is the
-single-node floor for the computation, not a like-for-like lakehouse. Both engines' silver and
-quarantine counts are printed so a difference in logic shows up next to the times.
+apart from the stage times. DuckDB reads the same raw files and writes plain Parquet (no table
+format, no MERGE, no transactions): it is the single-node floor for the computation, not a
+like-for-like lakehouse. Both engines' silver and quarantine counts are printed so a difference
+in logic shows up next to the times.
 """
 
 from __future__ import annotations
