@@ -21,8 +21,17 @@ from lakehouse.versions import versions
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES_DIR = ROOT / "images"
-# Build order: jupyter starts from the spark image.
-IMAGES: tuple[str, ...] = ("spark", "python", "mlflow", "airflow", "jupyter")
+# Build order: jupyter and spark-operator start from the spark image.
+IMAGES: tuple[str, ...] = (
+    "spark",
+    "python",
+    "mlflow",
+    "airflow",
+    "postgres",
+    "seaweedfs",
+    "spark-operator",
+    "jupyter",
+)
 ARG_LINE = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.IGNORECASE)
 
 
@@ -102,7 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         commands.add_parser(name, help=text).add_argument("image", choices=IMAGES)
     commands.add_parser("verify-jars", help="check images/spark/jars.lock against Maven Central")
+    commands.add_parser("build", help="build images (python -m images build --help)")
     args, rest = parser.parse_known_args(argv)
+    if args.command == "build":
+        from images.build import main as build
+
+        return build(rest)
     if args.command == "verify-jars":
         from images.jars import main as verify_jars
 
