@@ -57,24 +57,11 @@ load_versions() {  # versions.env; the environment wins
 # ------------------------------------------------------------------------------ install
 
 install_seaweedfs() {
-  # Built once per machine into a versioned cache (a fresh clone, as in CI, reuses it: the build
-  # takes ~19 min on 2 busy cores), then linked into .tools/bin.
-  local cached=$CACHE/seaweedfs/$SEAWEEDFS_VERSION/weed dir started
-  if [[ ! -x $cached ]]; then
-    command -v go >/dev/null || cannot_install "SeaweedFS needs the Go toolchain (go not on PATH)"
-    log "building SeaweedFS $SEAWEEDFS_VERSION with $(go version | cut -d' ' -f3) (once per machine, ~20 min)"
-    started=$SECONDS
-    # `go install mod@version` refuses modules with replace directives, so build from the module
-    # cache the way its own Makefile does.
-    dir=$(go mod download -json "$SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION" |
-      "$PY" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') ||
-      cannot_install "go mod download $SEAWEEDFS_MODULE@$SEAWEEDFS_VERSION failed"
-    mkdir -p "$(dirname "$cached")"
-    (cd "$dir" && GOFLAGS=-buildvcs=false go build -p 2 -trimpath -ldflags "-s -w" \
-      -o "$cached.tmp" ./weed) || cannot_install "go build of SeaweedFS failed"
-    mv "$cached.tmp" "$cached"
-    log "SeaweedFS built in $((SECONDS - started)) s: $cached"
-  fi
+  # Built once per machine into a versioned cache shared with the seaweedfs image
+  # (images/gobuild.sh; a fresh clone, as in CI, reuses it: the build takes ~19 min on 2 busy
+  # cores), then linked into .tools/bin.
+  local cached
+  cached=$(bash "$ROOT/images/gobuild.sh" --cached seaweedfs) || cannot_install "SeaweedFS could not be built"
   mkdir -p "$TOOLS_BIN"
   ln -sfn "$cached" "$WEED"
 }
