@@ -390,7 +390,7 @@ def test_remote_log_connection_resolves_from_the_settings(renders: dict[str, lis
             conn = json.loads(resolved[conn_env])
             assert conn["conn_type"] == "aws", name
             assert conn["extra"] == {
-                "endpoint_url": "http://lakehouse-minio:9000",
+                "endpoint_url": "http://lakehouse-seaweedfs:8333",
                 "region_name": settings["AWS_REGION"],
             }, name
             assert "login" not in conn

@@ -1,5 +1,6 @@
-"""The MinIO bucket-init Job runs the project's own init code (lakehouse.bootstrap) with exactly
-the environment the kubelet would give it, resolved from the rendered ConfigMap and Secret."""
+"""The bucket-init Job runs the project's own init code (lakehouse.bootstrap) with exactly the
+environment the kubelet would give it, resolved from the rendered ConfigMap and Secret, against
+whichever bundled server objectStore.server names (SeaweedFS by default, or MinIO)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def bucket_job(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, An
     (found,) = [
         (doc, spec)
         for doc, spec in pod_specs(docs)
-        if doc["kind"] == "Job" and doc["metadata"]["name"].startswith("lakehouse-minio-buckets-")
+        if doc["kind"] == "Job"
+        and doc["metadata"]["name"].startswith("lakehouse-object-store-buckets-")
     ]
     return found
 
@@ -49,21 +51,48 @@ def test_job_runs_bootstrap_buckets_in_the_python_image(job: tuple) -> None:
     assert "lakehouse/mlflow-client" not in labels
 
 
-def test_job_environment_names_every_bucket_and_the_minio_service(
-    job: tuple, default_docs: list[dict[str, Any]]
+@pytest.mark.parametrize(
+    ("sets", "endpoint"),
+    [((), "http://lakehouse-seaweedfs:8333"),
+     (("objectStore.server=minio",), "http://lakehouse-minio:9000")],
+    ids=["seaweedfs", "minio"],
+)  # fmt: skip
+def test_job_environment_names_every_bucket_and_the_server(
+    renderer: Any, sets: tuple[str, ...], endpoint: str
 ) -> None:
-    _, spec = job
-    env = container_env(default_docs, spec["containers"][0])
+    from manifest_tools import load_docs
+
+    docs = load_docs(renderer.render(sets=sets))
+    _, spec = bucket_job(docs)
+    env = container_env(docs, spec["containers"][0])
     settings = load_settings(env)
     boot = load_bootstrap_settings(env)
     assert set(wanted_buckets(settings, boot)) == DEFAULT_BUCKETS
-    assert settings.s3_endpoint == "http://lakehouse-minio:9000"
+    assert settings.s3_endpoint == endpoint
     assert settings.aws_access_key_id
     assert settings.aws_secret_access_key
     assert boot.databases == ()
     assert boot.wait_seconds == 300
     # No database credential reaches the bucket Job.
     assert not [k for k in env if k.endswith("PASSWORD")]
+
+
+def test_switching_the_server_renames_the_job(renderer: Any, job: tuple) -> None:
+    """A new server is an empty store: its Job must be new too, not the finished one."""
+    from manifest_tools import load_docs
+
+    minio_job, _ = bucket_job(load_docs(renderer.render(sets=("objectStore.server=minio",))))
+    assert minio_job["metadata"]["name"] != job[0]["metadata"]["name"]
+
+
+def test_no_job_without_a_bundled_server(renderer: Any) -> None:
+    from manifest_tools import load_docs
+
+    sets = ("objectStore.enabled=false", "objectStore.external.endpoint=https://s3.example.com",
+            "credentials.objectStore.existingSecret=s3-keys")  # fmt: skip
+    for off in (sets, ("objectStore.bucketInit.enabled=false",)):
+        docs = load_docs(renderer.render(sets=off))
+        assert [d for d in docs if "buckets" in d["metadata"]["name"]] == [], off
 
 
 def test_job_follows_the_bucket_values(renderer: Any) -> None:

@@ -39,11 +39,12 @@ class Skip(NamedTuple):
 # component).
 SKIPS: dict[str, Skip] = {
     "CKV_K8S_43": Skip(
-        "Image digests: the defaults are pinned tags. lakehouse/* images are built locally and "
-        "loaded with `kind load`, so no registry digest exists for them; the digests of the "
-        "minio and postgres images cannot be read from these machines (no container registry) "
-        "and an unverified digest would be worse than a tag. Every image block has `digest`; "
-        "set, it clears this check (test_image_digests_clear_the_image_skips)."
+        "Image digests: the defaults are pinned tags. lakehouse/* images (seaweedfs and "
+        "postgres among them) are built locally and loaded with `kind load`, so no registry "
+        "digest exists for them; the digest of the minio image (objectStore.server=minio) "
+        "cannot be read from these machines (no container registry) and an unverified digest "
+        "would be worse than a tag. Every image block has `digest`; set, it clears this check "
+        "(test_image_digests_clear_the_image_skips)."
     ),
     "CKV_K8S_15": Skip(
         "imagePullPolicy Always: images loaded with `kind load` exist on the node only, so "
@@ -53,8 +54,9 @@ SKIPS: dict[str, Skip] = {
     "CKV_K8S_35": Skip(
         "Secrets as environment variables: the project's contract is one credentials Secret "
         "consumed as env vars (Spark's S3A and boto3 read AWS_*, libpq PGPASSWORD, the "
-        "postgres and minio images their root credentials, Airflow its connections); values "
-        "come from secretKeyRef, never from the manifests."
+        "postgres image its superuser password, the seaweedfs image's entrypoint the S3 key "
+        "pair it writes its identities file from, minio its root user, Airflow its "
+        "connections); values come from secretKeyRef, never from the manifests."
     ),
     "CKV_K8S_8": Skip(
         "Liveness probe on the Airflow worker pod: it runs one task to completion "
@@ -78,6 +80,8 @@ SKIPS: dict[str, Skip] = {
 IMAGE_CHECKS = {"CKV_K8S_43", "CKV_K8S_15"}
 # The optional Jupyter seed service, scanned in a render of its own (off by default).
 JUPYTER = ("jupyter.enabled=true",)
+# The other bundled object store, one value away from the default SeaweedFS.
+MINIO = ("objectStore.server=minio",)
 # Kinds checkov 3.3 checks (its default-namespace check covers them all); NetworkPolicies have none.
 CHECKED_KINDS = {
     "Pod", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "ReplicationController", "Job",
@@ -208,6 +212,7 @@ def renders(renderer: Renderer) -> dict[str, str]:
         "default": renderer.render(),
         "gitops": renderer.render((GITOPS_VALUES,)),
         "jupyter": renderer.render(sets=JUPYTER),
+        "minio": renderer.render(sets=MINIO),
     }
 
 
@@ -242,7 +247,7 @@ def test_only_upstream_objects_are_left_out(renders: dict[str, str]) -> None:
         assert sources - ours - upstream == set()
 
 
-@pytest.mark.parametrize("values", ["default", "gitops", "jupyter"])
+@pytest.mark.parametrize("values", ["default", "gitops", "jupyter", "minio"])
 def test_no_unlisted_checkov_failures(
     values: str, reports: dict, renders: dict, found: dict
 ) -> None:
@@ -284,16 +289,18 @@ def test_scoped_skips_accept_only_their_components() -> None:
     assert accepted(Failure("CKV_X", "Job.ns.c", "n", "minio"), {"CKV_X": Skip("all")})
 
 
+@pytest.mark.parametrize("server", [(), MINIO], ids=["seaweedfs", "minio"])
 def test_image_digests_clear_the_image_skips(
-    checkov: Path, renderer: Renderer, tmp_path: Path
+    checkov: Path, renderer: Renderer, tmp_path: Path, server: tuple[str, ...]
 ) -> None:
     import yaml
 
     sets = image_digest_sets(yaml.safe_load((CHART_SRC / "values.yaml").read_text()))
-    assert {"minio.image.digest", "postgres.image.digest", "mlflow.image.digest"} <= {
-        s.split("=")[0] for s in sets
-    }
-    objects = our_documents(renderer.render(sets=tuple(sets)))
+    assert {
+        "objectStore.seaweedfs.image.digest", "objectStore.minio.image.digest",
+        "objectStore.bucketInit.image.digest", "postgres.image.digest", "mlflow.image.digest",
+    } <= {s.split("=")[0] for s in sets}  # fmt: skip
+    objects = our_documents(renderer.render(sets=(*sets, *server)))
     failed = failures(run_checkov(checkov, objects, tmp_path), load_docs(objects))
     assert [f for f in failed if f.check_id in IMAGE_CHECKS] == []
     assert [f for f in failed if not accepted(f, SKIPS)] == []

@@ -154,7 +154,7 @@ def test_environment_is_a_lakehouse_client_without_database_passwords(
     _, container = the_container(docs)
     env = container_env(docs, container)
     settings = load_settings(env)
-    assert settings.s3_endpoint == "http://lakehouse-minio:9000"
+    assert settings.s3_endpoint == "http://lakehouse-seaweedfs:8333"
     assert settings.catalog_uri == "jdbc:postgresql://lakehouse-postgres:5432/iceberg_catalog"
     assert settings.catalog_user == "iceberg"
     assert settings.catalog_password
@@ -166,7 +166,7 @@ def test_environment_is_a_lakehouse_client_without_database_passwords(
     assert passwords == {"LAKEHOUSE_CATALOG_PASSWORD"}
     # What a notebook's spark_session() configures from that environment.
     conf = _notebook_module().notebook_conf(settings)
-    assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://lakehouse-minio:9000"
+    assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://lakehouse-seaweedfs:8333"
     assert conf["spark.sql.catalog.lakehouse.uri"] == settings.catalog_uri
 
 
@@ -187,4 +187,6 @@ def test_notes_print_the_jupyter_port_forward(renderer: Renderer, tmp_path: Path
     text = render_notes(renderer, tmp_path, ENABLED)
     assert f"kubectl -n {NAMESPACE} port-forward --address 127.0.0.1 svc/{NAME} 8888:8888" in text
     assert "JUPYTER_TOKEN of Secret lakehouse-credentials" in text
-    assert "8888" not in render_notes(renderer, tmp_path / "off")
+    off = render_notes(renderer, tmp_path / "off")
+    assert f"svc/{NAME} " not in off
+    assert "JUPYTER_TOKEN" not in off

@@ -71,11 +71,17 @@ def violations(spec: dict[str, Any], *, ours: bool) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("values", ["default", "gitops"])
+@pytest.mark.parametrize("values", ["default", "gitops", "minio"])
 def test_every_pod_meets_the_security_policy(
-    values: str, default_docs: list[dict[str, Any]], gitops_docs: list[dict[str, Any]]
+    values: str,
+    renderer: Renderer,
+    default_docs: list[dict[str, Any]],
+    gitops_docs: list[dict[str, Any]],
 ) -> None:
-    docs = default_docs if values == "default" else gitops_docs
+    if values == "minio":
+        docs = load_docs(renderer.render(sets=("objectStore.server=minio",)))
+    else:
+        docs = default_docs if values == "default" else gitops_docs
     found = {}
     pods = workloads(docs)
     assert len(pods) >= 6
@@ -112,24 +118,26 @@ def test_no_ingress_or_host_ports(default_docs: list[dict[str, Any]]) -> None:
                 assert "hostPort" not in port, name
 
 
+@pytest.mark.parametrize(("server", "s3_port"), [("seaweedfs", 8333), ("minio", 9000)])
 def test_network_policies_default_deny_and_client_labels(
-    default_docs: list[dict[str, Any]],
+    renderer: Renderer, default_docs: list[dict[str, Any]], server: str, s3_port: int
 ) -> None:
-    policies = {
-        d["metadata"]["name"]: d["spec"] for d in default_docs if d["kind"] == "NetworkPolicy"
-    }
+    docs = default_docs
+    if server != "seaweedfs":
+        docs = load_docs(renderer.render(sets=(f"objectStore.server={server}",)))
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
     deny = policies["lakehouse-default-deny"]
     assert deny["podSelector"] == {}
     assert sorted(deny["policyTypes"]) == ["Egress", "Ingress"]
     assert "ingress" not in deny
     assert "egress" not in deny
     # Each server admits only its opted-in clients, on its own port.
-    for server, label, port in [
-        ("minio", "lakehouse/object-store-client", 9000),
+    for component, label, port in [
+        (server, "lakehouse/object-store-client", s3_port),
         ("postgres", "lakehouse/postgres-client", 5432),
         ("mlflow", "lakehouse/mlflow-client", 5000),
     ]:
-        ingress = policies[f"lakehouse-{server}-ingress"]["ingress"]
+        ingress = policies[f"lakehouse-{component}-ingress"]["ingress"]
         assert ingress == [
             {
                 "from": [{"podSelector": {"matchLabels": {label: "true"}}}],
@@ -141,12 +149,12 @@ def test_network_policies_default_deny_and_client_labels(
         doc["metadata"]["labels"]["app.kubernetes.io/component"]: doc["spec"]["template"][
             "metadata"
         ]["labels"]
-        for doc, _ in pod_specs(default_docs)
+        for doc, _ in pod_specs(docs)
         if is_ours(doc)
     }
     assert labels["mlflow"]["lakehouse/object-store-client"] == "true"
     assert labels["mlflow"]["lakehouse/postgres-client"] == "true"
-    assert labels["minio-buckets"]["lakehouse/object-store-client"] == "true"
+    assert labels["object-store-buckets"]["lakehouse/object-store-client"] == "true"
     assert labels["postgres-init"]["lakehouse/postgres-client"] == "true"
 
 

@@ -29,7 +29,8 @@ VARIANTS = {
     "no-network-policy": ("networkPolicy.enabled=false",),
     "no-spark-operator": ("spark-operator.enabled=false",),
     "no-mlflow": ("mlflow.enabled=false",),
-    "postgres-only": ("mlflow.enabled=false", "minio.enabled=false",
+    "minio": ("objectStore.server=minio",),
+    "postgres-only": ("mlflow.enabled=false", "objectStore.enabled=false",
                       "objectStore.external.endpoint=https://s3.example.com",
                       "credentials.objectStore.existingSecret=s3-keys",
                       "spark-operator.enabled=false"),
@@ -59,7 +60,7 @@ def test_helm_lint_strict(renderer: Renderer, values: tuple) -> None:
 def test_default_render_has_every_component(default_docs: list[dict[str, Any]]) -> None:
     names = {(d["kind"], d["metadata"]["name"]) for d in default_docs}
     for expected in [
-        ("StatefulSet", "lakehouse-minio"),
+        ("StatefulSet", "lakehouse-seaweedfs"),
         ("StatefulSet", "lakehouse-postgres"),
         ("Deployment", "lakehouse-mlflow"),
         ("Deployment", "lakehouse-spark-operator-controller"),
@@ -72,7 +73,7 @@ def test_default_render_has_every_component(default_docs: list[dict[str, Any]]) 
     jobs = sorted(d["metadata"]["name"].rsplit("-", 1)[0] for d in by_kind(default_docs, "Job"))
     assert jobs == [
         "lakehouse-airflow-migrate",
-        "lakehouse-minio-buckets",
+        "lakehouse-object-store-buckets",
         "lakehouse-postgres-init",
     ]
 
@@ -182,7 +183,7 @@ def test_settings_load_from_rendered_configmap_and_secret(
     assert s.raw_uri == "s3://lakehouse-raw"
     assert s.warehouse_uri == "s3://lakehouse-warehouse"
     assert s.catalog_uri == "jdbc:postgresql://lakehouse-postgres:5432/iceberg_catalog"
-    assert s.s3_endpoint == "http://lakehouse-minio:9000"
+    assert s.s3_endpoint == "http://lakehouse-seaweedfs:8333"
     assert s.mlflow_tracking_uri == "http://lakehouse-mlflow:5000"
     assert s.catalog_user == "iceberg"
     assert s.catalog_password

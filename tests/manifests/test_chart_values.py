@@ -15,7 +15,12 @@ UNKNOWN_KEYS = {
     "objectStore": ("objectStore.buckets.bogus=x", "at '/objectStore/buckets'"),
     "credentials": ("credentials.catalog.password=x", "at '/credentials/catalog'"),
     "networkPolicy": ("networkPolicy.bogus=1", "at '/networkPolicy'"),
-    "minio": ("minio.bogus=1", "at '/minio'"),
+    "objectStore.seaweedfs": ("objectStore.seaweedfs.bogus=1", "at '/objectStore/seaweedfs'"),
+    "objectStore.minio": ("objectStore.minio.bogus=1", "at '/objectStore/minio'"),
+    "objectStore.bucketInit": (
+        "objectStore.bucketInit.image.bogus=1",
+        "at '/objectStore/bucketInit/image'",
+    ),
     "postgres": ("postgres.persistence.bogus=1", "at '/postgres/persistence'"),
     "postgres.external": ("postgres.external.sslmode=require", "at '/postgres/external'"),
     "mlflow": ("mlflow.image.bogus=1", "at '/mlflow/image'"),
@@ -29,7 +34,19 @@ WRONG_TYPES = {
         "at '/credentials/catalog/username'",
     ),
     "networkPolicy": ("networkPolicy.enabled=maybe", "at '/networkPolicy/enabled'"),
-    "minio": ("minio.resources.requests.memory=lots", "at '/minio/resources/requests/memory'"),
+    "objectStore.server": ("objectStore.server=ceph", "at '/objectStore/server'"),
+    "objectStore.seaweedfs": (
+        "objectStore.seaweedfs.volumeSizeLimitMB=big",
+        "at '/objectStore/seaweedfs/volumeSizeLimitMB'",
+    ),
+    "objectStore.seaweedfs.extraArgs": (
+        "objectStore.seaweedfs.extraArgs[0]=server",
+        "at '/objectStore/seaweedfs/extraArgs/0'",
+    ),
+    "objectStore.minio": (
+        "objectStore.minio.resources.requests.memory=lots",
+        "at '/objectStore/minio/resources/requests/memory'",
+    ),
     "postgres": ("postgres.databases.catalog=1x-y", "at '/postgres/databases/catalog'"),
     "postgres.external": ("postgres.external.port=70000", "at '/postgres/external/port'"),
     "mlflow": ("mlflow.workers=0", "at '/mlflow/workers'"),
@@ -37,13 +54,20 @@ WRONG_TYPES = {
 
 # Invalid combinations -> the key named in the failure message.
 COMBINATIONS = {
-    "external endpoint with minio": (
+    "external endpoint with a bundled server": (
         ("objectStore.external.endpoint=https://s3.example.com",),
-        "objectStore.external.endpoint is set while minio.enabled is true",
+        "objectStore.external.endpoint is set while objectStore.enabled is true",
     ),
-    "no object store": (("minio.enabled=false",), "set objectStore.external.endpoint"),
+    "external endpoint with minio": (
+        ("objectStore.server=minio", "objectStore.external.endpoint=https://s3.example.com"),
+        "objectStore.external.endpoint is set while objectStore.enabled is true",
+    ),
+    "no object store": (
+        ("objectStore.enabled=false",),
+        "objectStore.enabled is false: set objectStore.external.endpoint",
+    ),
     "external store with generated keys": (
-        ("minio.enabled=false", "objectStore.external.endpoint=https://s3.example.com"),
+        ("objectStore.enabled=false", "objectStore.external.endpoint=https://s3.example.com"),
         "set credentials.objectStore.existingSecret",
     ),
     "no database server": (

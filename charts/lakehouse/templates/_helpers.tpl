@@ -1,7 +1,8 @@
 {{/*
 Shared helpers of the lakehouse chart. Every helper is namespaced "lakehouse.*"; component
-helpers live next to their templates ("lakehouse.minio.*", "lakehouse.postgres.*", ...).
-Helpers that take more than the root context take a dict: (dict "root" $ "component" "minio").
+helpers live next to their templates ("lakehouse.airflow.*") or here ("lakehouse.objectStore.*",
+"lakehouse.postgres.*", ...).
+Helpers that take more than the root context take a dict: (dict "root" $ "component" "mlflow").
 */}}
 
 {{- define "lakehouse.name" -}}
@@ -102,9 +103,34 @@ imagePullSecrets:
 {{- printf "%s-credentials" (include "lakehouse.fullname" .) -}}
 {{- end -}}
 
+{{/* The object store every S3 client uses. One place names it: the bundled server of
+     objectStore.server (its component, Service and S3 port), else objectStore.external.endpoint.
+     Each server's templates live in templates/<server>/ and render only when it is the one. */}}
+
+{{/* The bundled servers the chart knows. */}}
+{{- define "lakehouse.objectStore.servers" -}}
+seaweedfs minio
+{{- end -}}
+
+{{/* The bundled server that is deployed ("seaweedfs" or "minio"), "" for an external store. */}}
+{{- define "lakehouse.objectStore.server" -}}
+{{- if .Values.objectStore.enabled -}}{{ .Values.objectStore.server }}{{- end -}}
+{{- end -}}
+
+{{/* Name of the bundled server's Service (and StatefulSet): "<fullname>-<server>". */}}
+{{- define "lakehouse.objectStore.serviceName" -}}
+{{- include "lakehouse.componentName" (dict "root" . "component" .Values.objectStore.server) -}}
+{{- end -}}
+
+{{/* S3 port of the bundled server (SeaweedFS's gateway: 8333, MinIO: 9000). */}}
+{{- define "lakehouse.objectStore.s3Port" -}}
+{{- if eq .Values.objectStore.server "minio" -}}9000{{- else -}}8333{{- end -}}
+{{- end -}}
+
+{{/* LAKEHOUSE_S3_ENDPOINT: the bundled server's Service, else the external endpoint. */}}
 {{- define "lakehouse.s3Endpoint" -}}
-{{- if .Values.minio.enabled -}}
-{{- printf "http://%s:9000" (include "lakehouse.componentName" (dict "root" . "component" "minio")) -}}
+{{- if include "lakehouse.objectStore.server" . -}}
+{{- printf "http://%s:%s" (include "lakehouse.objectStore.serviceName" .) (include "lakehouse.objectStore.s3Port" .) -}}
 {{- else -}}
 {{- .Values.objectStore.external.endpoint -}}
 {{- end -}}
@@ -180,15 +206,7 @@ imagePullSecrets:
 {{/* Invalid combinations fail here, each message naming the key to change. */}}
 {{- define "lakehouse.validate" -}}
 {{- $v := .Values -}}
-{{- if and $v.minio.enabled $v.objectStore.external.endpoint -}}
-{{- fail "objectStore.external.endpoint is set while minio.enabled is true: set minio.enabled=false to use an external S3 endpoint, or clear objectStore.external.endpoint" -}}
-{{- end -}}
-{{- if and (not $v.minio.enabled) (not $v.objectStore.external.endpoint) -}}
-{{- fail "minio.enabled is false: set objectStore.external.endpoint to the S3 endpoint to use instead" -}}
-{{- end -}}
-{{- if and (not $v.minio.enabled) (include "lakehouse.credentials.isGenerated" (dict "root" . "cred" "objectStore")) -}}
-{{- fail "minio.enabled is false: generated S3 keys would match no server; set credentials.objectStore.existingSecret (or credentials.existingSecret) to the external store's keys" -}}
-{{- end -}}
+{{- include "lakehouse.objectStore.validate" . -}}
 {{- include "lakehouse.postgres.validate" . -}}
 {{- $dbs := list $v.postgres.databases.catalog $v.postgres.databases.mlflow $v.postgres.databases.airflow -}}
 {{- if ne (len ($dbs | uniq)) 3 -}}
@@ -199,6 +217,27 @@ imagePullSecrets:
 {{- fail "objectStore.buckets: every bucket name must be different" -}}
 {{- end -}}
 {{- include "lakehouse.airflow.validate" . -}}
+{{- end -}}
+
+{{/* The bundled object store (a known server) or an external one, and the keys each needs.
+     The schema's enum rejects an unknown server first; this fail also holds without the schema
+     (helm --skip-schema-validation). */}}
+{{- define "lakehouse.objectStore.validate" -}}
+{{- $o := .Values.objectStore -}}
+{{- if not (has (toString $o.server) (splitList " " (include "lakehouse.objectStore.servers" .))) -}}
+{{- fail (printf "objectStore.server is %q: set it to seaweedfs or minio" (toString $o.server)) -}}
+{{- end -}}
+{{- if and $o.enabled $o.external.endpoint -}}
+{{- fail "objectStore.external.endpoint is set while objectStore.enabled is true: set objectStore.enabled=false to use an external S3 endpoint, or clear objectStore.external.endpoint" -}}
+{{- end -}}
+{{- if not $o.enabled -}}
+{{- if not $o.external.endpoint -}}
+{{- fail "objectStore.enabled is false: set objectStore.external.endpoint to the S3 endpoint to use instead" -}}
+{{- end -}}
+{{- if include "lakehouse.credentials.isGenerated" (dict "root" . "cred" "objectStore") -}}
+{{- fail "objectStore.enabled is false: generated S3 keys would match no server; set credentials.objectStore.existingSecret (or credentials.existingSecret) to the external store's keys" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The bundled PostgreSQL or an external one, and the credentials each needs. */}}
@@ -233,7 +272,7 @@ imagePullSecrets:
 
 {{/* A server reachable only from opted-in clients: ingress to the server's pods from pods
      labelled <clientLabel>=true on <ports>, and egress from those clients to the server.
-     (dict "root" $ "component" "minio" "clientLabel" "lakehouse/object-store-client" "ports" (list 9000)) */}}
+     (dict "root" $ "component" "seaweedfs" "clientLabel" "lakehouse/object-store-client" "ports" (list 8333)) */}}
 {{- define "lakehouse.networkPolicy.server" -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

@@ -53,8 +53,8 @@ run that API in-process, whose app still loads the JWT validator at start, hence
 {{- if and $a.gitSync.enabled (not $a.gitSync.repo) -}}
 {{- fail "airflow.gitSync.enabled is true: set airflow.gitSync.repo to the repository holding the DAGs" -}}
 {{- end -}}
-{{- if and $a.remoteLogging (not .Values.minio.enabled) (not .Values.objectStore.external.endpoint) -}}
-{{- fail "airflow.remoteLogging needs an object store: enable minio or set objectStore.external.endpoint" -}}
+{{- if and $a.remoteLogging (not (include "lakehouse.s3Endpoint" .)) -}}
+{{- fail "airflow.remoteLogging needs an object store: set objectStore.enabled=true or objectStore.external.endpoint" -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
