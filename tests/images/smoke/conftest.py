@@ -20,9 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from docker_tools import Container, Hardening, Network, docker_answers, image_present, wait_until
-
-from images.build_args import IMAGES, image_tag
+from docker_tools import Container, Hardening, Network, docker_answers, wait_until
 
 REQUIRE = os.environ.get("LAKEHOUSE_REQUIRE_DOCKER") == "1"
 
@@ -49,15 +47,7 @@ def docker_engine() -> None:
 
 
 @pytest.fixture(scope="session")
-def built() -> None:
-    missing = [image for image in IMAGES if not image_present(image)]
-    if missing:
-        tags = ", ".join(image_tag(image) for image in missing)
-        pytest.fail(f"images not built: {tags}; run `make images`")
-
-
-@pytest.fixture(scope="session")
-def network(built) -> Iterator[Network]:
+def network() -> Iterator[Network]:
     net = Network().create()
     yield net
     net.remove()
@@ -75,16 +65,18 @@ class Platform:
     mlflow: Container
     credentials: dict[str, str]
     settings: dict[str, str] = field(default_factory=dict)
+    # Airflow's own database role: not a stage credential.
+    airflow_db_password: str = ""
 
     def stage_env(self, **overrides: str) -> dict[str, str]:
         """What a stage pod gets: the settings ConfigMap plus its Secret keys."""
         return {**self.settings, **self.credentials, **overrides}
 
 
-def start_postgres(network: Network, password: str) -> Container:
+def start_postgres(network: Network, password: str, alias: str = "postgres") -> Container:
     container = network.start(
         "postgres",
-        alias="postgres",
+        alias=alias,
         hardening=POSTGRES,
         env={
             "POSTGRES_PASSWORD": password,
@@ -135,6 +127,7 @@ def platform(network: Network) -> Platform:
         "LAKEHOUSE_CATALOG_PASSWORD": secret(),
     }
     admin_password, mlflow_password = secret(), secret()
+    airflow_db_password = secret()
     postgres = start_postgres(network, admin_password)
     s3 = start_seaweedfs(
         network, credentials["AWS_ACCESS_KEY_ID"], credentials["AWS_SECRET_ACCESS_KEY"]
@@ -173,6 +166,9 @@ def platform(network: Network) -> Platform:
             "CATALOG_DB": "iceberg_catalog",
             "CATALOG_USER": "iceberg",
             "CATALOG_PASSWORD": credentials["LAKEHOUSE_CATALOG_PASSWORD"],
+            "AIRFLOW_DB": "airflow",
+            "AIRFLOW_USER": "airflow",
+            "AIRFLOW_PASSWORD": airflow_db_password,
             "MLFLOW_DB": "mlflow",
             "MLFLOW_USER": "mlflow",
             "MLFLOW_PASSWORD": mlflow_password,
@@ -202,4 +198,4 @@ def platform(network: Network) -> Platform:
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         },
     )
-    return Platform(network, postgres, s3, mlflow, credentials, settings)
+    return Platform(network, postgres, s3, mlflow, credentials, settings, airflow_db_password)

@@ -52,7 +52,9 @@ class Hardening:
         if self.read_only:
             flags.append("--read-only")
         for path in self.tmpfs:
-            flags += ["--tmpfs", f"{path}:{owner},mode=0770"]
+            # exec: an emptyDir is not mounted noexec (JNI libraries such as zstd-jni are
+            # unpacked to /tmp and loaded from there), while Docker's tmpfs default is.
+            flags += ["--tmpfs", f"{path}:{owner},mode=0770,exec"]
         return flags
 
 
@@ -101,6 +103,8 @@ class Network:
         timeout: float,
         entrypoint: str | None,
     ) -> subprocess.CompletedProcess:
+        if not image_present(image):
+            raise AssertionError(f"{image_tag(image)} is not built: run `make images`")
         flags = ["--network", self.name, *hardening.flags(), *env_flags(env), *extra]
         if alias:
             flags += ["--network-alias", alias, "--hostname", alias]

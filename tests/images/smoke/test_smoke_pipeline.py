@@ -7,6 +7,7 @@ pyiceberg) in another container. Tests run in file order and build on each other
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -18,7 +19,8 @@ from spark_apps.session import spark_conf
 
 pytestmark = pytest.mark.e2e
 RUN_ID = "smoke-run-1"
-STAGE_ARGS = ["--start", DAY, "--end", DAY, "--run-id", RUN_ID]
+# One data interval: [DAY, next day).
+STAGE_ARGS = ["--start", DAY, "--end", "2026-01-06", "--run-id", RUN_ID]
 
 
 def stage_line(output: str, stage: str) -> dict:
@@ -138,3 +140,30 @@ def test_mlflow_server_answers_health_and_holds_the_registered_model(platform: P
     assert state["health"] == "OK"
     assert state["versions"] >= 1
     assert state["run_status"] == ["FINISHED"]
+
+
+def test_shipped_notebook_executes_headless_in_the_jupyter_image(platform: Platform):
+    """The notebook the jupyter image ships, run top to bottom by nbconvert against the
+    warehouse the stages above wrote (the pod's settings: S3 and the catalog)."""
+    result = platform.network.run(
+        "jupyter",
+        [
+            "jupyter", "nbconvert", "--to", "notebook", "--execute",
+            "--ExecutePreprocessor.timeout=600", "--stdout",
+            "/opt/lakehouse/notebooks/lakehouse.ipynb",
+        ],
+        hardening=SPARK,
+        env=platform.stage_env(HOME="/tmp"),
+        timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    executed = json.loads(result.stdout)
+    printed = "".join(
+        "".join(output.get("text", ""))
+        for cell in executed["cells"]
+        for output in cell.get("outputs", [])
+    )
+    silver_rows = re.search(r"silver rows: (\d+)", printed)
+    assert silver_rows, printed[-2000:]
+    assert int(silver_rows[1]) > 0
+    assert re.search(r"gold site-days: [1-9]", printed), printed[-2000:]
