@@ -38,8 +38,9 @@ demo: venv ## Run the whole pipeline on embedded defaults and print the summary
 
 .PHONY: test
 test: venv lint tools-helm tools-checkov chart-deps ## Run every test tier this machine can run, from nothing
-	$(PY) -m pytest --ignore=tests/services
+	$(PY) -m pytest --ignore=tests/services --ignore=tests/images/smoke
 	$(MAKE) --no-print-directory test-services
+	$(MAKE) --no-print-directory test-images
 
 .PHONY: lint
 lint: venv ## Ruff lint and format check; hadolint on images/*/Dockerfile
@@ -55,6 +56,7 @@ include mk/charts.mk
 include mk/dags.mk
 include mk/services.mk
 include mk/cluster.mk
+include mk/images.mk
 
 .PHONY: clean
 clean: ## Remove local state (.lakehouse) and caches; keeps the venv

@@ -27,7 +27,7 @@ cluster-create: ## Create the kind cluster from kind-config.yaml unless it exist
 	$(CLUSTER_SH) create
 
 .PHONY: images
-images: ## docker build the project images (lakehouse/<name>:<version>) with versions.env args
+images: ## Build the images from the one base (CLUSTER_IMAGES="spark python"; CA_BUNDLE=<pem> behind a proxy)
 	$(CLUSTER_SH) images
 
 .PHONY: load

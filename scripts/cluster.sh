@@ -36,7 +36,7 @@ CLUSTER_NAME="${CLUSTER_NAME:-lakehouse}"
 NAMESPACE="${NAMESPACE:-lakehouse}"
 RELEASE="${RELEASE:-lakehouse}"
 # The images the chart and the DAGs run; jupyter (optional component) on request.
-CLUSTER_IMAGES="${CLUSTER_IMAGES:-spark airflow python mlflow}"
+CLUSTER_IMAGES="${CLUSTER_IMAGES:-spark python mlflow airflow postgres seaweedfs spark-operator}"
 # A kubeconfig of its own, so the user's ~/.kube/config is never edited.
 STATE="${CLUSTER_STATE:-$ROOT/.cluster}"
 KCFG="${CLUSTER_KUBECONFIG:-$STATE/kubeconfig}"
@@ -239,18 +239,10 @@ cmd_create() {
 
 cmd_images() {
   require_docker
-  local name dockerfile key args=()
-  # Every key of the version matrix, with the value in force (an override included).
-  while IFS='=' read -r key _; do
-    [[ "$key" =~ ^[A-Z][A-Z0-9_]*$ ]] && args+=(--build-arg "$key=${!key}")
-  done <"$ROOT/versions.env"
-  for name in $CLUSTER_IMAGES; do
-    dockerfile="$ROOT/images/$name/Dockerfile"
-    [[ -f "$dockerfile" ]] || die "no $dockerfile: cannot build lakehouse/$name."
-    say "docker build lakehouse/$name:$IMAGE_TAG"
-    docker build --file "$dockerfile" --tag "lakehouse/$name:$IMAGE_TAG" \
-      --build-arg "PROJECT_VERSION=$IMAGE_TAG" "${args[@]}" "$ROOT"
-  done
+  # One builder for every image (images/build.py): the one base (a debootstrap one where no
+  # registry answers), BuildKit, CA_BUNDLE as a build secret, Go binaries from the module proxy.
+  # shellcheck disable=SC2086  # CLUSTER_IMAGES is a list of names
+  (cd "$ROOT" && "$PYTHON" -m images build $CLUSTER_IMAGES)
 }
 
 cmd_load() {
