@@ -86,20 +86,6 @@ def build_arg_flags(args: Mapping[str, str]) -> list[str]:
     return flags
 
 
-def build_command(image: str) -> list[str]:
-    """The docker build command for one image, run from the repository root."""
-    return [
-        "docker",
-        "build",
-        "--file",
-        str(dockerfile(image).relative_to(ROOT)),
-        "--tag",
-        image_tag(image),
-        *build_arg_flags(build_args(image)),
-        ".",
-    ]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m images", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -107,7 +93,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, text in (
         ("tag", "the image's tag"),
         ("build-args", "the --build-arg flags, on one line (shell-quoted)"),
-        ("command", "the whole docker build command, on one line (shell-quoted)"),
     ):
         commands.add_parser(name, help=text).add_argument("image", choices=IMAGES)
     commands.add_parser("verify-jars", help="check images/spark/jars.lock against Maven Central")
@@ -127,10 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(IMAGES))
     elif args.command == "tag":
         print(image_tag(args.image))
-    elif args.command == "build-args":
-        print(shlex.join(build_arg_flags(build_args(args.image))))
     else:
-        print(shlex.join(build_command(args.image)))
+        print(shlex.join(build_arg_flags(build_args(args.image))))
     return 0
 
 

@@ -65,6 +65,7 @@ def test_the_secret_reaches_a_step_and_stays_out_of_the_image(tmp_path: Path):
     try:
         files = dict(layer_files(tag))
         seen = docker("run", "--rm", "--entrypoint", "cat", tag, "/seen").stdout.strip()
+        assert "seen" in files, "the layer scan missed the step's own output"
         assert seen == expected, "the RUN step did not see the bundle"
         assert expected not in files.values(), "the bundle is in a layer"
         assert not any("ca_bundle" in path or "lakehouse-build-ca" in path for path in files)
