@@ -37,7 +37,7 @@ install_engine() {
     "Install and start Docker (Docker Desktop, or Docker Engine on Linux), then run this again."
   say "installing Debian's docker.io"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
 }
 
 start_dockerd() {
