@@ -67,7 +67,10 @@ def resolve_base() -> str:
     registry_base = v["BASE_IMAGE"]
     if image_present(registry_base):
         return registry_base
-    pulled = run(["docker", "pull", "--quiet", registry_base], timeout=300)
+    try:
+        pulled = run(["docker", "pull", "--quiet", registry_base], timeout=600)
+    except subprocess.TimeoutExpired:
+        pulled = subprocess.CompletedProcess([], 1, "", "no answer within 600 s")
     if pulled.returncode == 0:
         say(f"base {registry_base} (pulled)")
         return registry_base
@@ -164,7 +167,9 @@ def build_one(image: str, command: Sequence[str], env: dict[str, str]) -> None:
 def go_binaries(images: Sequence[str]) -> None:
     targets = [t for image in images for t in GO_BINARIES.get(image, ())]
     if targets:
-        subprocess.run(["bash", str(ROOT / "images/gobuild.sh"), *targets], check=True)
+        built = subprocess.run(["bash", str(ROOT / "images/gobuild.sh"), *targets], check=False)
+        if built.returncode != 0:
+            raise BuildError(f"the Go binaries of {', '.join(targets)} could not be built (above)")
 
 
 def build(images: Sequence[str], ca_bundle: Path | None) -> None:
