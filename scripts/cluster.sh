@@ -398,6 +398,10 @@ cmd_port_forward() {
   fi
   kcn get "svc/$RELEASE-mlflow" >/dev/null 2>&1 \
     && forward MLflow "svc/$RELEASE-mlflow" "${MLFLOW_PORT:-5000}" 5000 "no login"
+  # The object store's browser: SeaweedFS's filer UI (8889: JupyterLab's forward takes 8888),
+  # or MinIO's console when objectStore.server=minio.
+  kcn get "svc/$RELEASE-seaweedfs" >/dev/null 2>&1 \
+    && forward "SeaweedFS filer" "svc/$RELEASE-seaweedfs" "${FILER_PORT:-8889}" 8888 "browse the buckets (no login; loopback only)"
   kcn get "svc/$RELEASE-minio" >/dev/null 2>&1 \
     && forward "MinIO console" "svc/$RELEASE-minio" "${MINIO_CONSOLE_PORT:-9001}" 9001 "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
   driver="$(kcn get pods -l spark-role=driver --field-selector=status.phase=Running \
