@@ -8,6 +8,9 @@
 #   make up KIND_VERSION=0.31.0 KIND_NODE_IMAGE=kindest/node:v1.35.0@sha256:...
 #   make up CLUSTER_NAME=lh2 MIN_MEMORY_GIB=6      make ingest DAY=2026-01-05
 #   make images CLUSTER_IMAGES="jupyter"           make logs COMPONENT=mlflow TAIL=500
+#
+# Where no registry serves KIND_NODE_IMAGE, cluster-create uses the node image `make node-image`
+# builds from the Go module proxy and Debian (scripts/node-image.sh; cached, then seconds).
 
 CLUSTER_SH := bash scripts/cluster.sh
 
@@ -25,6 +28,10 @@ preflight: ## Check Docker (running, memory, CPUs) and build the pinned kind, ku
 .PHONY: cluster-create
 cluster-create: ## Create the kind cluster from kind-config.yaml unless it exists
 	$(CLUSTER_SH) create
+
+.PHONY: node-image
+node-image: ## kind node image from package registries only (Go module proxy, Debian), cached as a zstd tar
+	bash scripts/node-image.sh
 
 .PHONY: images
 images: ## Build the images from the one base (CLUSTER_IMAGES="spark python"; CA_BUNDLE=<pem> behind a proxy)

@@ -4,7 +4,8 @@
 # message that says what to do next.
 #
 #   cluster.sh preflight     Docker running with enough memory/CPUs; kind, kubectl, helm built
-#   cluster.sh create        the kind cluster (kind-config.yaml, node image pinned by digest)
+#   cluster.sh create        the kind cluster (kind-config.yaml, node image pinned by digest;
+#                            where no registry serves it, the one scripts/node-image.sh builds)
 #   cluster.sh images        docker build images/<name>/Dockerfile -> lakehouse/<name>:<version>
 #   cluster.sh load          kind load docker-image of those images into the node
 #   cluster.sh deploy        helm upgrade --install --wait, watched by the watchdog meanwhile
@@ -13,6 +14,7 @@
 #   cluster.sh run           trigger lakehouse_end_to_end in Airflow and follow it to the end
 #   cluster.sh status|logs|port-forward|down|clean
 #   cluster.sh tools|env      build the tools only | print the settings a run would use
+#   cluster.sh check-docker   only the Docker check every step starts with (scripts/node-image.sh)
 #
 # Versions come from versions.env; a variable already in the environment wins, which is how
 # `make up KIND_VERSION=...` reaches this script (make exports command-line variables).
@@ -219,6 +221,30 @@ cmd_preflight() {
   ensure_tools
 }
 
+local_node_image() { bash "$ROOT/scripts/node-image.sh" tag; }
+
+node_image() {
+  # KIND_NODE_IMAGE when Docker has it or a registry serves it (kind would pull it the same way);
+  # else the node image built from package registries (scripts/node-image.sh: a docker load of
+  # its cache, or a build the first time), saying so.
+  if docker image inspect "$KIND_NODE_IMAGE" >/dev/null 2>&1; then
+    NODE_IMAGE="$KIND_NODE_IMAGE"
+    return
+  fi
+  say "pulling $KIND_NODE_IMAGE"
+  local out
+  if out="$(docker pull --quiet "$KIND_NODE_IMAGE" 2>&1)"; then
+    NODE_IMAGE="$KIND_NODE_IMAGE"
+    return
+  fi
+  [[ "$KIND_NODE_IMAGE" != lakehouse/kind-node:* ]] \
+    || die "$KIND_NODE_IMAGE is not in Docker: \`make node-image\` builds the one of this checkout."
+  NODE_IMAGE="$(local_node_image)"
+  say "no registry serves $KIND_NODE_IMAGE ($(tail -n1 <<<"$out" | cut -c1-120))"
+  say "using $NODE_IMAGE, the node image built from package registries (make node-image)"
+  bash "$ROOT/scripts/node-image.sh"
+}
+
 cmd_create() {
   require_docker
   ensure_kind
@@ -227,11 +253,12 @@ cmd_create() {
     say "kind cluster \"$CLUSTER_NAME\" exists"
     local image
     image="$(docker inspect --format '{{.Config.Image}}' "$CLUSTER_NAME-control-plane" 2>/dev/null || true)"
-    [[ -z "$image" || "$image" == "$KIND_NODE_IMAGE" ]] \
+    [[ -z "$image" || "$image" == "$KIND_NODE_IMAGE" || "$image" == "$(local_node_image)" ]] \
       || say "warning: its node runs $image, not $KIND_NODE_IMAGE: \`make down up\` to recreate it"
     "$KIND" export kubeconfig --name "$CLUSTER_NAME" --kubeconfig "$KCFG" >/dev/null
   else
-    "$KIND" create cluster --name "$CLUSTER_NAME" --image "$KIND_NODE_IMAGE" \
+    node_image
+    "$KIND" create cluster --name "$CLUSTER_NAME" --image "$NODE_IMAGE" \
       --config "$ROOT/kind-config.yaml" --kubeconfig "$KCFG" --wait 180s
   fi
   say "kubeconfig: $KCFG (export KUBECONFIG=$KCFG to use your own kubectl)"
@@ -494,6 +521,7 @@ case "${1:-}" in
   clean) cmd_clean ;;
   tools) ensure_tools ;;
   env) cmd_env ;;
+  check-docker) require_docker ;;
   *)
     echo "usage: $0 preflight|create|images|load|deploy|watch|ingest|run|status|logs|port-forward|down|clean|tools|env" >&2
     exit 2
