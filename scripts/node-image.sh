@@ -484,8 +484,12 @@ assemble() {
   for i in "${!NODE_NAMES[@]}"; do
     grep -qx "${NODE_NAMES[$i]}" <<<"$listed" || die "${NODE_NAMES[$i]} is not in the node's containerd: $listed"
   done
-  say "  in the node's containerd, pinned: $(sort -u <<<"$listed" | grep -v '^sha256:' | tr '\n' ' ')"
-  docker exec "$NODE_CID" sh -c 'kill "$(cat /run/containerd-build.pid)"; while kill -0 "$(cat /run/containerd-build.pid)" 2>/dev/null; do sleep 0.2; done
+  say "  in the node's containerd, pinned: $(printf '%s\n' "${NODE_NAMES[@]}" | sort -u | tr '\n' ' ')"
+  # The names --digests adds (import-<date>@sha256:...) hold nothing the tags above do not.
+  docker exec "$NODE_CID" sh -c 'ctr -n k8s.io images ls -q | grep "^import-" | xargs -r ctr -n k8s.io images rm' >/dev/null
+  # `sleep` (pid 1 here) reaps no child: containerd is gone once it is a zombie.
+  docker exec "$NODE_CID" sh -c 'pid=$(cat /run/containerd-build.pid); kill "$pid"
+    while [ -d "/proc/$pid" ] && ! grep -q "^State:.*Z" "/proc/$pid/status" 2>/dev/null; do sleep 0.2; done
     rm -rf /run/containerd-build.pid /run/containerd /var/log/containerd-build.log /tmp/*'
   docker commit \
     --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' --change 'CMD []' \
