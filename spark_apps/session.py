@@ -64,6 +64,10 @@ def spark_conf(settings: Settings, cluster: bool = False) -> dict[str, str]:
         f"{catalog}.uri": settings.catalog_uri,
         f"{catalog}.warehouse": spark_uri(locations(settings).iceberg_warehouse),
         f"{catalog}.jdbc.schema-version": "V1",
+        # No cached table metadata: a stage that waited for another run's writer lock must
+        # write on the snapshot that run committed, not on one cached before it (Iceberg then
+        # rejects the write: "Found conflicting files").
+        f"{catalog}.cache-enabled": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.default.parallelism": str(settings.shuffle_partitions),
