@@ -21,11 +21,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+# Image problems get a hint that depends on whose image it is (image_hint); the rest by reason.
+IMAGE_REASONS = {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull"}
 HINTS = {
-    "ImagePullBackOff": "the image is not in the kind node: `make images load` (project images) "
-    "or check the node can reach the image's registry",
-    "ErrImagePull": "the image is not in the kind node: `make images load`",
-    "ErrImageNeverPull": "pull policy Never and the image is not in the node: `make images load`",
     "InvalidImageName": "the image reference is malformed: check the chart's image values",
     "CrashLoopBackOff": "the container keeps exiting: `make logs` shows why",
     "CreateContainerConfigError": "a referenced ConfigMap/Secret or key is missing",
@@ -48,6 +46,28 @@ def _statuses(pod: dict[str, Any]) -> Iterable[dict[str, Any]]:
     yield from status.get("containerStatuses") or []
 
 
+def is_project_image(image: str) -> bool:
+    """lakehouse/<name>:<tag> as `make images` tags it; kind load stores it as docker.io/..."""
+    return image.removeprefix("docker.io/").startswith("lakehouse/")
+
+
+def image_hint(reason: str, image: str) -> str:
+    """What to do about an image the node does not have: project images are built and loaded
+    here; a public one is pulled by the node from its registry, which `make images` cannot help."""
+    if is_project_image(image):
+        return "the image is not in the kind node: `make images load`"
+    if reason == "ErrImageNeverPull":
+        return (
+            f"pull policy Never and the node does not have {image}: `docker pull {image}` "
+            "then `kind load docker-image` it, or turn off the chart option that uses it"
+        )
+    return (
+        f"the node cannot pull {image}: check the node reaches its registry (proxy, "
+        "credentials), or `docker pull` and `kind load docker-image` it, or turn off the chart "
+        "option that uses it"
+    )
+
+
 def waiting_problems(pod: dict[str, Any]) -> list[str]:
     """One line per container waiting for a reason that will not resolve by itself."""
     name = pod["metadata"]["name"]
@@ -55,11 +75,10 @@ def waiting_problems(pod: dict[str, Any]) -> list[str]:
     for cs in _statuses(pod):
         waiting = (cs.get("state") or {}).get("waiting") or {}
         reason = waiting.get("reason", "")
-        if reason in HINTS:
-            out.append(
-                f"pod {name}: container {cs['name']} {reason} (image {cs.get('image', '?')}): "
-                f"{HINTS[reason]}"
-            )
+        image = cs.get("image", "?")
+        hint = image_hint(reason, image) if reason in IMAGE_REASONS else HINTS.get(reason)
+        if hint:
+            out.append(f"pod {name}: container {cs['name']} {reason} (image {image}): {hint}")
     return out
 
 

@@ -76,6 +76,19 @@ def test_image_not_loaded_is_named_at_once_with_the_fix() -> None:
     assert "make images load" in found[0]
 
 
+def test_a_public_image_the_node_cannot_pull_is_not_sent_to_make_images() -> None:
+    body = pod("lakehouse-minio-0", age=5, waiting="ErrImagePull")
+    body["status"]["containerStatuses"][0]["image"] = "quay.io/minio/minio:RELEASE.2025"
+    (found,) = watch.problems([body], NOW)
+    assert "quay.io/minio/minio:RELEASE.2025" in found
+    assert "make images" not in found
+    assert "registry" in found
+    # kind load stores project images as docker.io/lakehouse/...: still ours.
+    body["status"]["containerStatuses"][0]["image"] = "docker.io/lakehouse/spark-operator:0.1.0"
+    (found,) = watch.problems([body], NOW)
+    assert "make images load" in found
+
+
 def test_crash_loop_in_an_init_container_is_named() -> None:
     found = watch.problems([pod("p", phase="Pending", init_waiting="CrashLoopBackOff")], NOW)
     assert found == [

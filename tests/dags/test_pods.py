@@ -59,8 +59,13 @@ def test_pod_security_resources_and_wiring(pods: dict[str, Any]) -> None:
             e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e
         }
         assert secrets == {"lakehouse-credentials"}
+        # Every stage takes its writer lock in the catalog database: the catalog role and the
+        # label the PostgreSQL NetworkPolicy admits, ingest included.
+        keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
+        assert {"LAKEHOUSE_CATALOG_USER", "LAKEHOUSE_CATALOG_PASSWORD"} <= keys, name
         labels = pod["metadata"]["labels"]
         assert labels["lakehouse/object-store-client"] == "true"
+        assert labels["lakehouse/postgres-client"] == "true", name
         assert labels["task_id"] == name
         assert labels["try_number"] == "1"
         ml = name != "ingest"
