@@ -14,6 +14,8 @@ DAGs' own (all optional; the defaults match `helm install lakehouse charts/lakeh
 | LAKEHOUSE_IMAGE_PULL_POLICY       | IfNotPresent (images loaded with `kind load`) |
 | LAKEHOUSE_SPARK_SERVICE_ACCOUNT   | <release>-spark-operator-spark                |
 | LAKEHOUSE_SECRET                  | <fullname>-credentials (credentials Secret)   |
+| LAKEHOUSE_SPARK_CORE_REQUEST      | 500m (each driver and executor; limit 1 core) |
+| LAKEHOUSE_STAGE_CPU_REQUEST       | 250m (each python stage pod; limit 1 core)    |
 
 The Spark version comes from the version matrix (versions.env) through ``lakehouse.versions``;
 the sparkConf from ``spark_apps.session.spark_conf`` on the worker's lakehouse settings.
@@ -34,6 +36,8 @@ APP_ROOT = "/opt/lakehouse"
 # Spark application and pod names: DNS-1035 labels; the operator derives "<name>-driver" and
 # "<name>-ui-svc" from a SparkApplication name, so names stay well under 63 characters.
 MAX_NAME_LENGTH = 52
+# A Kubernetes CPU quantity as the chart's schema takes it: "250m", "1", "0.5".
+_CPU_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?m?$")
 
 
 class DeploymentError(RuntimeError):
@@ -43,6 +47,15 @@ class DeploymentError(RuntimeError):
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
+
+
+def cpu_request(name: str, default: str) -> str:
+    """A CPU request from the worker's environment; a malformed one fails the render naming it
+    (the API server would reject the pod later, with a less helpful message)."""
+    value = _env(name, default)
+    if not _CPU_QUANTITY.match(value):
+        raise DeploymentError(f"{name}={value!r} is not a CPU quantity (e.g. 250m or 1)")
+    return value
 
 
 def k8s_name(
@@ -117,6 +130,14 @@ class Deployment:
     @property
     def image_pull_policy(self) -> str:
         return _env("LAKEHOUSE_IMAGE_PULL_POLICY", "IfNotPresent")
+
+    @property
+    def spark_core_request(self) -> str:
+        return cpu_request("LAKEHOUSE_SPARK_CORE_REQUEST", "500m")
+
+    @property
+    def stage_cpu_request(self) -> str:
+        return cpu_request("LAKEHOUSE_STAGE_CPU_REQUEST", "250m")
 
     @property
     def spark_version(self) -> str:

@@ -34,6 +34,25 @@ RELEASE = "lakehouse"
 # application (driver + one executor) and one training pod.
 BUDGET_CPU = Fraction(3)
 BUDGET_MEMORY = 6 * 2**30
+KIND_VALUES = CHART_SRC / "values-kind.yaml"
+SMALL_VALUES = CHART_SRC / "values-small.yaml"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A values profile the footprint is held to: its values files and its budget."""
+
+    values: tuple[Path, ...]
+    cpu: Fraction
+    memory: int
+
+
+# The small-machine profile (values-small.yaml, 2 cores and about 8 GiB for the whole cluster):
+# the node's 2 CPUs less the ~0.95 CPU kind's control plane requests; memory as the default.
+PROFILES = {
+    "default": Profile((), BUDGET_CPU, BUDGET_MEMORY),
+    "small": Profile((KIND_VALUES, SMALL_VALUES), Fraction(1), BUDGET_MEMORY),
+}
 
 # Workloads that are not rendered by the chart but run inside the budget: the largest Spark
 # application (driver + its executors) and the largest stage pod the DAGs start, read from the
@@ -216,6 +235,18 @@ def settings_data(docs: list[dict[str, Any]]) -> dict[str, str]:
     return dict(cm["data"])
 
 
+def dag_render_env(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """What the DAGs render their pods with: the settings ConfigMap plus the LAKEHOUSE_* values
+    the chart gives the Airflow worker pods (images, pull policy, CPU requests)."""
+    env = settings_data(docs)
+    for pod in worker_pod_templates(docs):
+        for container in pod["spec"]["containers"]:
+            for e in container.get("env", []):
+                if e["name"].startswith("LAKEHOUSE_") and "value" in e:
+                    env[e["name"]] = e["value"]
+    return env
+
+
 @functools.cache
 def reserved_workloads(settings: tuple[tuple[str, str], ...]) -> dict[str, tuple[Fraction, int]]:
     """Requests of the largest Spark application and stage pod, as the DAGs render them with
@@ -246,7 +277,7 @@ def footprint(docs: list[dict[str, Any]]) -> dict[str, tuple[Fraction, int]]:
         c, m = pod_requests(spec)
         sums[name][0] += c * replicas
         sums[name][1] += m * replicas
-    for name, (c, m) in reserved_workloads(tuple(sorted(settings_data(docs).items()))).items():
+    for name, (c, m) in reserved_workloads(tuple(sorted(dag_render_env(docs).items()))).items():
         sums[name] = [c, m]
     # One KubernetesExecutor worker pod runs per task: reserve one, as its template renders.
     for spec in worker_pod_templates(docs):
@@ -254,7 +285,14 @@ def footprint(docs: list[dict[str, Any]]) -> dict[str, tuple[Fraction, int]]:
     return {k: (v[0], v[1]) for k, v in sorted(sums.items())}
 
 
-def format_footprint(rows: dict[str, tuple[Fraction, int]]) -> str:
+def within(rows: dict[str, tuple[Fraction, int]], profile: Profile) -> bool:
+    return (
+        sum(c for c, _ in rows.values()) <= profile.cpu
+        and sum(m for _, m in rows.values()) <= profile.memory
+    )
+
+
+def format_footprint(rows: dict[str, tuple[Fraction, int]], profile: Profile) -> str:
     lines = [f"{'component':32} {'cpu':>8} {'memory':>10}"]
     total_c, total_m = Fraction(0), 0
     for name, (c, m) in rows.items():
@@ -262,7 +300,7 @@ def format_footprint(rows: dict[str, tuple[Fraction, int]]) -> str:
         total_c += c
         total_m += m
     lines.append(f"{'TOTAL':32} {float(total_c):>7.3f}  {total_m / 2**20:>7.0f}Mi")
-    lines.append(f"{'BUDGET':32} {float(BUDGET_CPU):>7.3f}  {BUDGET_MEMORY / 2**20:>7.0f}Mi")
+    lines.append(f"{'BUDGET':32} {float(profile.cpu):>7.3f}  {profile.memory / 2**20:>7.0f}Mi")
     return "\n".join(lines)
 
 

@@ -6,7 +6,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from manifest_tools import footprint
+from manifest_tools import PROFILES, footprint, format_footprint, load_docs, within
 from reserved_workloads import jvm_mib, spark_pod_requests
 
 MIB = 2**20
@@ -58,3 +58,19 @@ def test_reserved_rows_are_the_rendered_dag_workloads(default_docs: list[dict[st
     assert rows["spark-driver (reserved)"] == (Fraction(1, 2), 1433 * MIB)
     assert rows["spark-executor (reserved)"] == (Fraction(1, 2), 1433 * MIB)
     assert rows["training-pod (reserved)"] == (Fraction(1, 4), 1024 * MIB)
+
+
+def test_small_profile_sizes_the_dag_workloads_from_the_chart(renderer: Any) -> None:
+    """values-small.yaml's pipelineResources reach the pods the DAGs render (through the
+    worker pods' LAKEHOUSE_*_REQUEST), memory untouched."""
+    rows = footprint(load_docs(renderer.render(PROFILES["small"].values)))
+    assert rows["spark-driver (reserved)"] == (Fraction(1, 5), 1433 * MIB)
+    assert rows["spark-executor (reserved)"] == (Fraction(1, 5), 1433 * MIB)
+    assert rows["training-pod (reserved)"] == (Fraction(1, 10), 1024 * MIB)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_each_profile_fits_its_budget(renderer: Any, name: str) -> None:
+    profile = PROFILES[name]
+    rows = footprint(load_docs(renderer.render(profile.values)))
+    assert within(rows, profile), format_footprint(rows, profile)

@@ -96,6 +96,8 @@ lakehouse/{{ . }}-client: "true"
 - {name: LAKEHOUSE_SPARK_IMAGE, value: {{ include "lakehouse.image" (dict "root" $root "image" $root.Values.airflow.pipelineImages.spark) | quote }}}
 - {name: LAKEHOUSE_PYTHON_IMAGE, value: {{ include "lakehouse.image" (dict "root" $root "image" $root.Values.airflow.pipelineImages.python) | quote }}}
 - {name: LAKEHOUSE_IMAGE_PULL_POLICY, value: {{ $root.Values.airflow.pipelineImages.pullPolicy | quote }}}
+- {name: LAKEHOUSE_SPARK_CORE_REQUEST, value: {{ $root.Values.airflow.pipelineResources.sparkCoreRequest | quote }}}
+- {name: LAKEHOUSE_STAGE_CPU_REQUEST, value: {{ $root.Values.airflow.pipelineResources.stageCpuRequest | quote }}}
 {{- if .db }}
 # Metadata database: libpq (psycopg2) and asyncpg read the role from PGUSER/PGPASSWORD, so the
 # SQLAlchemy URL in airflow.cfg carries no credential.
