@@ -65,7 +65,7 @@ ingest: ## Run the ingest stage as a Job in the cluster (DAY=YYYY-MM-DD, default
 	$(CLUSTER_SH) ingest
 
 .PHONY: run
-run: ## Trigger the lakehouse_end_to_end DAG in Airflow and follow it to the end
+run: ## Trigger lakehouse_end_to_end for one interval (DAY=YYYY-MM-DD, default: yesterday) and follow it
 	$(CLUSTER_SH) run
 
 .PHONY: status

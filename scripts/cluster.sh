@@ -49,11 +49,20 @@ HELM="$TOOLS_BIN/helm"
 PYTHON="${PYTHON:-python3}"
 WATCH="$ROOT/scripts/cluster_watch.py"
 CHART="$ROOT/charts/.build/lakehouse"
-KIND_VALUES="${KIND_VALUES:-$ROOT/charts/lakehouse/values-kind.yaml}"
+# PROFILE=laptop (default): values-kind.yaml, the chart's footprint budget (3 CPU, 6 GiB
+# requested) plus the control plane. PROFILE=small: values-small.yaml on top, CPU requests cut to
+# fit 2 cores (make e2e on a 2-core machine; `make footprint` prints both).
+PROFILE="${PROFILE:-laptop}"
+case "$PROFILE" in
+  laptop) profile_values="" min_cpus=4 ;;
+  small) profile_values="$ROOT/charts/lakehouse/values-small.yaml" min_cpus=2 ;;
+  *) printf 'error: PROFILE must be laptop or small, got "%s"\n' "$PROFILE" >&2 && exit 2 ;;
+esac
+# One or more values files, separated by spaces, applied in order.
+KIND_VALUES="${KIND_VALUES:-$ROOT/charts/lakehouse/values-kind.yaml${profile_values:+ $profile_values}}"
 DAG_ID="${DAG_ID:-lakehouse_end_to_end}"
-# Laptop minimums: the chart's footprint budget (3 CPU, 6 GiB requested) plus the control plane.
 MIN_MEMORY_GIB="${MIN_MEMORY_GIB:-7}"
-MIN_CPUS="${MIN_CPUS:-4}"
+MIN_CPUS="${MIN_CPUS:-$min_cpus}"
 
 say() { printf '==> %s\n' "$*"; }
 die() {
@@ -114,8 +123,9 @@ check_resources() {
       "Docker Desktop: Settings > Resources > Memory. Override the check with MIN_MEMORY_GIB=<n>."
   fi
   if ((DOCKER_CPUS < MIN_CPUS)); then
-    die "Docker has ${DOCKER_CPUS} CPUs; the lakehouse requests 3 CPUs plus the control plane's ~1." \
-      "Docker Desktop: Settings > Resources > CPUs (${MIN_CPUS} or more). Override with MIN_CPUS=<n>."
+    die "Docker has ${DOCKER_CPUS} CPUs; profile $PROFILE needs ${MIN_CPUS} (its requests plus the control plane's ~1)." \
+      "Docker Desktop: Settings > Resources > CPUs (${MIN_CPUS} or more); with 2 or 3 CPUs, \`make up PROFILE=small\`." \
+      "Override the check with MIN_CPUS=<n>."
   fi
   say "Docker: ${gib} GiB, ${DOCKER_CPUS} CPUs"
 }
@@ -291,12 +301,16 @@ cmd_deploy() {
   require_cluster
   ensure_helm
   bash "$ROOT/charts/scripts/chart-tools.sh" deps
-  [[ -f "$KIND_VALUES" ]] || die "no $KIND_VALUES: the kind values of the chart are missing."
-  say "helm upgrade --install $RELEASE (namespace $NAMESPACE), watched for stuck pods"
+  local file values=()
+  for file in $KIND_VALUES; do
+    [[ -f "$file" ]] || die "no $file: a values file of KIND_VALUES is missing."
+    values+=(--values "$file")
+  done
+  say "helm upgrade --install $RELEASE (namespace $NAMESPACE, profile $PROFILE), watched for stuck pods"
   # helm --wait alone would sit out its whole timeout on a pod that can never start; the
   # watchdog runs beside it and stops the deploy at the first such pod, naming it.
   "$HELM" upgrade --install "$RELEASE" "$CHART" --kubeconfig "$KCFG" \
-    --namespace "$NAMESPACE" --create-namespace --values "$KIND_VALUES" \
+    --namespace "$NAMESPACE" --create-namespace "${values[@]}" \
     --wait --wait-for-jobs --timeout "${DEPLOY_TIMEOUT:-20m}" &
   local helm_pid=$! status=0
   while kill -0 "$helm_pid" 2>/dev/null; do
@@ -343,7 +357,7 @@ cmd_ingest() {
   require_cluster
   local day="${DAY:-$(default_day)}" end job
   [[ "$day" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || die "DAY must be YYYY-MM-DD, got \"$day\"."
-  end="$("$PYTHON" -c "import datetime,sys; print(datetime.date.fromisoformat(sys.argv[1]) + datetime.timedelta(days=1))" "$day")"
+  end="$(next_day "$day")"
   job="$RELEASE-ingest-${day//-/}"
   say "ingest $day as Job $job"
   kcn delete job "$job" --ignore-not-found --wait >/dev/null
@@ -357,10 +371,19 @@ airflow() {
   kcn exec "${AIRFLOW_EXEC:-deploy/$RELEASE-airflow-scheduler}" -- airflow "$@"
 }
 
+next_day() {
+  "$PYTHON" -c "import datetime,sys; print(datetime.date.fromisoformat(sys.argv[1]) + datetime.timedelta(days=1))" "$1"
+}
+
+run_state() { # <run id>: queued|running|success|failed, or "" if there is no such run
+  airflow dags state "$DAG_ID" "$1" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n1 || true
+}
+
 cmd_run() {
   require_cluster
-  local run_id state="" last="" tasks deadline
-  run_id="make__$(date -u +%Y%m%dT%H%M%SZ)"
+  local run_id state="" last="" tasks deadline day logical scheduled
+  day="${DAY:-$(default_day)}"
+  [[ "$day" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || die "DAY must be YYYY-MM-DD, got \"$day\"."
   # Right after a deploy the dag-processor may not have parsed the DAG yet.
   deadline=$((SECONDS + 180))
   until airflow dags unpause "$DAG_ID" >/dev/null 2>&1; do
@@ -368,24 +391,51 @@ cmd_run() {
       "\`make status\` shows the Airflow pods; \`make logs COMPONENT=airflow-dag-processor\` why."
     sleep 5
   done
-  airflow dags trigger "$DAG_ID" --run-id "$run_id" >/dev/null
-  say "triggered $DAG_ID run $run_id; following it (Ctrl-C stops following, not the run)"
+  # Unpausing makes the scheduler start the latest interval itself (catchup is off): when that
+  # is DAY's, follow the scheduler's run instead of processing the interval twice.
+  scheduled="scheduled__${day}T02:00:00+00:00"
+  run_id=""
+  if [[ -z "${RUN_ID:-}" && "$day" == "$(default_day)" ]]; then
+    deadline=$((SECONDS + 30))
+    while ((SECONDS < deadline)); do
+      state="$(run_state "$scheduled")"
+      case "$state" in
+        queued | running) run_id="$scheduled" && break ;;
+        success | failed) break ;;
+      esac
+      sleep 5
+    done
+  fi
+  if [[ -n "$run_id" ]]; then
+    say "following the scheduler's run $run_id of the interval $day 02:00 UTC + 1 day (Ctrl-C stops following, not the run)"
+  else
+    # A manual run needs a logical date, else Airflow gives it no data interval; the DAG's cron
+    # timetable infers the interval that ends at it: DAY 02:00 UTC to the next day 02:00 UTC.
+    logical="$(next_day "$day")T02:00:00+00:00"
+    run_id="${RUN_ID:-make__${day}__$(date -u +%Y%m%dT%H%M%SZ)}"
+    airflow dags trigger "$DAG_ID" --run-id "$run_id" --logical-date "$logical" >/dev/null \
+      || die "Airflow did not trigger $DAG_ID for $day: the error is above." \
+        "One manual run per interval: if it exists, clear that run (Airflow UI: the run > Clear) to run it again."
+    say "triggered $DAG_ID run $run_id for the interval $day 02:00 UTC + 1 day; following it (Ctrl-C stops following, not the run)"
+  fi
+  [[ -z "${RUN_ID_FILE:-}" ]] || printf '%s\n' "$run_id" >"$RUN_ID_FILE"
   deadline=$((SECONDS + ${RUN_TIMEOUT:-5400}))
   while :; do
-    state="$(airflow dags state "$DAG_ID" "$run_id" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n1 || true)"
+    # Each `airflow` call is a Python start in the scheduler pod: poll gently on a small machine.
+    state="$(run_state "$run_id")"
     tasks="$(airflow tasks states-for-dag-run "$DAG_ID" "$run_id" -o plain 2>/dev/null || true)"
     if [[ "$tasks" != "$last" ]]; then
       printf '\n[%s] run %s\n%s\n' "$(date -u +%H:%M:%S)" "${state:-queued}" "$tasks"
       last="$tasks"
     fi
     case "$state" in
-      success) say "run $run_id succeeded"; return 0 ;;
+      success) say "run $run_id succeeded" && return 0 ;;
       failed) die "run $run_id failed: the failed tasks are listed above; \`make logs\` shows pod logs." ;;
     esac
     # A stage pod that can never start fails the run here rather than after every retry.
     watchdog --once || die "run $run_id cannot progress: see the pods named above."
     ((SECONDS < deadline)) || die "run $run_id still ${state:-queued} after ${RUN_TIMEOUT:-5400}s."
-    sleep 10
+    sleep "${POLL_SECONDS:-20}"
   done
 }
 
@@ -474,7 +524,21 @@ cmd_down() {
   else
     say "no kind cluster \"$CLUSTER_NAME\""
   fi
+  remove_kind_network
   rm -f "$KCFG"
+}
+
+remove_kind_network() {
+  # kind creates the Docker network "kind" for its nodes and never removes it; drop it once no
+  # container (another kind cluster, say) is attached, so `make down` leaves nothing behind.
+  docker network inspect kind >/dev/null 2>&1 || return 0
+  local attached
+  attached="$(docker network inspect kind --format '{{len .Containers}}')"
+  if [[ "$attached" == 0 ]]; then
+    docker network rm kind >/dev/null && say "removed the Docker network kind"
+  else
+    say "Docker network kind kept: $attached other container(s) use it"
+  fi
 }
 
 cmd_clean() {
@@ -488,6 +552,7 @@ cmd_clean() {
       kc delete pvc --all --namespace "$NAMESPACE" --wait=false 2>/dev/null || true
     fi
     "$KIND" delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KCFG"
+    remove_kind_network
   elif [[ "$state" == down:* ]]; then
     say "warning: Docker does not answer; a kind cluster \"$CLUSTER_NAME\", if any, is left (\`make down\` once Docker runs)"
   else
@@ -500,7 +565,7 @@ cmd_env() {
   # What a run would use, overrides included (needs no Docker).
   local key
   for key in KIND_VERSION KIND_NODE_IMAGE KUBERNETES_VERSION HELM_VERSION CLUSTER_NAME NAMESPACE \
-    RELEASE IMAGE_TAG CLUSTER_IMAGES KCFG KIND_VALUES; do
+    RELEASE IMAGE_TAG CLUSTER_IMAGES KCFG PROFILE KIND_VALUES; do
     printf '%s=%s\n' "$key" "${!key}"
   done
 }
