@@ -38,7 +38,7 @@ demo: venv ## Run the whole pipeline on embedded defaults and print the summary
 
 .PHONY: test
 test: venv lint tools-helm tools-checkov chart-deps ## Run every test tier this machine can run, from nothing
-	$(PY) -m pytest --ignore=tests/services --ignore=tests/images/smoke
+	$(PY) -m pytest --ignore=tests/services --ignore=tests/images/smoke --ignore=tests/e2e
 	$(MAKE) --no-print-directory test-services
 	$(MAKE) --no-print-directory test-images
 
@@ -57,6 +57,7 @@ include mk/dags.mk
 include mk/services.mk
 include mk/cluster.mk
 include mk/images.mk
+include mk/e2e.mk
 
 .PHONY: clean
 clean: ## Remove local state (.lakehouse) and caches; keeps the venv

@@ -1,0 +1,206 @@
+"""The cluster e2e tier (`make e2e`): from nothing to a green DAG run on a real kind cluster,
+checked from outside. Session fixtures are the phases, in the order a user goes through them:
+Docker, node image, `make up`, `make run`; the tests then check through port-forwards. Every
+phase prints its time; the JSON summary goes to .cluster/e2e/summary.json.
+
+Not part of `make test`: it needs root (or a running Docker), about 25 GB of disk and, cold, an
+hour and more (see README). `LAKEHOUSE_E2E=1` is set by `make e2e`; without it every test here
+is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from e2e_tools import (
+    OUT,
+    RELEASE,
+    ROOT,
+    Airflow,
+    MLflow,
+    Phases,
+    Watcher,
+    make,
+    now,
+    port_forward,
+    say,
+    secret_data,
+)
+
+PHASES = Phases()
+OUTCOMES: dict[str, str] = {}
+# The interval of the run: yesterday's, the one the scheduler itself starts on unpause, so the
+# e2e follows that run as `make run` does (no second run of the same interval).
+DAY = (now() - timedelta(hours=2)).date() - timedelta(days=1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("LAKEHOUSE_E2E") == "1":
+        return
+    skip = pytest.mark.skip(
+        reason="the cluster e2e tier runs only under `make e2e` (LAKEHOUSE_E2E=1): it builds a "
+        "kind cluster, every image and runs the DAG (an hour and more cold)"
+    )
+    for item in items:
+        if "tests/e2e" in str(item.fspath):
+            item.add_marker(skip)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" or report.outcome != "passed":
+        OUTCOMES[report.nodeid.split("::")[-1]] = report.outcome
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if os.environ.get("LAKEHOUSE_E2E") != "1" or not PHASES.rows:
+        return
+    total = sum(r["seconds"] for r in PHASES.rows)
+    path = PHASES.write({"total_seconds": round(total, 1), "tests": OUTCOMES})
+    say(f"summary: {path} (phases {total:.0f} s)")
+    for row in PHASES.rows:
+        print(f"    {row['phase']:48} {row['seconds']:>8.1f} s  {row['outcome']}")
+
+
+@pytest.fixture(scope="session")
+def phases() -> Phases:
+    return PHASES
+
+
+@pytest.fixture(scope="session")
+def day() -> date:
+    return DAY
+
+
+@pytest.fixture(scope="session")
+def cluster(phases: Phases) -> Path:
+    """Docker -> node image (cached) -> `make up PROFILE=small`: the user's own path."""
+    logs = OUT / "logs"
+    with phases.phase("docker engine"):
+        make("docker-engine", logs / "docker-engine.log", timeout=900)
+    with phases.phase("node image (cached after the first build)"):
+        make("node-image", logs / "node-image.log", timeout=3600)
+    with phases.phase("make up PROFILE=small"):
+        make("up", logs / "up.log", timeout=5400, PROFILE="small")
+    return logs
+
+
+@pytest.fixture(scope="session")
+def watcher(cluster: Path) -> Iterator[Watcher]:
+    with Watcher() as w:
+        yield w
+
+
+@pytest.fixture(scope="session")
+def credentials(cluster: Path) -> dict[str, str]:
+    return secret_data(f"{RELEASE}-credentials")
+
+
+@pytest.fixture(scope="session")
+def settings_data(cluster: Path) -> dict[str, str]:
+    from e2e_tools import kubectl_json
+
+    return kubectl_json("get", "configmap", f"{RELEASE}-settings")["data"]
+
+
+@pytest.fixture(scope="session")
+def first_run(cluster: Path, watcher: Watcher, phases: Phases, day: date) -> dict[str, Any]:
+    """`make run` for one interval, as a user runs it; the run id comes back through a file."""
+    run_id_file = OUT / "first-run-id"
+    started = now()
+    with phases.phase(f"make run DAY={day}"):
+        make(
+            "run", cluster / "run.log", timeout=5400,
+            DAY=day.isoformat(), RUN_ID_FILE=str(run_id_file), PROFILE="small",
+        )  # fmt: skip
+    return {"run_id": run_id_file.read_text().strip(), "since": started}
+
+
+@pytest.fixture(scope="session")
+def airflow(cluster: Path, credentials: dict[str, str]) -> Iterator[Airflow]:
+    with port_forward(f"svc/{RELEASE}-airflow-api-server", 8080) as port:
+        yield Airflow(f"http://127.0.0.1:{port}", "admin", credentials["AIRFLOW_ADMIN_PASSWORD"])
+
+
+@pytest.fixture(scope="session")
+def airflow_url(airflow: Airflow) -> str:
+    return airflow.base
+
+
+@pytest.fixture(scope="session")
+def mlflow(cluster: Path) -> Iterator[MLflow]:
+    with port_forward(f"svc/{RELEASE}-mlflow", 5000) as port:
+        yield MLflow(f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="session")
+def filer_url(cluster: Path) -> Iterator[str]:
+    with port_forward(f"svc/{RELEASE}-seaweedfs", 8888) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def reader_settings(
+    cluster: Path, settings_data: dict[str, str], credentials: dict[str, str]
+) -> Iterator[Any]:
+    """The lakehouse settings of the cluster's ConfigMap and Secret, with the object store and
+    the catalog reached through port-forwards: what deltalake and pyiceberg read with."""
+    from urllib.parse import urlsplit
+
+    from lakehouse.settings import load_settings
+
+    catalog = urlsplit(settings_data["LAKEHOUSE_CATALOG_URI"].removeprefix("jdbc:"))
+    s3 = urlsplit(settings_data["LAKEHOUSE_S3_ENDPOINT"])
+    with (
+        port_forward(f"svc/{s3.hostname}", s3.port or 80) as s3_port,
+        port_forward(f"svc/{catalog.hostname}", catalog.port or 5432) as pg_port,
+    ):
+        env = {
+            **settings_data,
+            "LAKEHOUSE_HOME": str(OUT / "home"),
+            "LAKEHOUSE_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
+            "LAKEHOUSE_CATALOG_URI": f"jdbc:postgresql://127.0.0.1:{pg_port}{catalog.path}",
+            **{
+                k: credentials[k]
+                for k in (
+                    "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY",
+                    "LAKEHOUSE_CATALOG_USER",
+                    "LAKEHOUSE_CATALOG_PASSWORD",
+                )
+            },
+        }
+        yield load_settings(env)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless, driven by Playwright (no browser download)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.fail("chromium is not installed: `make e2e` installs Debian's package as root")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=exe,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking"],
+        )  # fmt: skip
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
