@@ -293,6 +293,7 @@ class Airflow:
         )
         token.raise_for_status()
         self.http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        self.http.headers["Accept"] = "application/json"
 
     def get(self, path: str, **params: Any) -> Any:
         r = self.http.get(f"{self.base}/api/v2{path}", params=params, timeout=60)
