@@ -6,12 +6,8 @@ from typing import Any
 
 import pytest
 from manifest_tools import (
-    BUDGET_CPU,
-    BUDGET_MEMORY,
     Renderer,
     cpu,
-    footprint,
-    format_footprint,
     is_ours,
     load_docs,
     memory,
@@ -161,12 +157,3 @@ def test_network_policies_default_deny_and_client_labels(
 def test_network_policies_switch_off(renderer: Renderer) -> None:
     docs = load_docs(renderer.render(sets=("networkPolicy.enabled=false",)))
     assert [d for d in docs if d["kind"] == "NetworkPolicy"] == []
-
-
-def test_footprint_within_budget(default_docs: list[dict[str, Any]]) -> None:
-    rows = footprint(default_docs)
-    print("\n" + format_footprint(rows))
-    total_cpu = sum(c for c, _ in rows.values())
-    total_mem = sum(m for _, m in rows.values())
-    assert total_cpu <= BUDGET_CPU
-    assert total_mem <= BUDGET_MEMORY
