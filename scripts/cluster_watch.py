@@ -30,6 +30,10 @@ HINTS = {
     "CreateContainerError": "the runtime cannot create the container: `make status`",
     "RunContainerError": "the runtime cannot start the container: `make logs`",
 }
+# A container that crashed fewer times than this is still given a chance: at start-up a pod
+# often exits while what it waits for (a database role, migrations) is being created, and
+# Kubernetes restarts it (back-off 10 s, 20 s, 40 s: about 70 s for three restarts).
+CRASH_LOOP_RESTARTS = 3
 # Unschedulable pods are reported quickly (kind has no autoscaler: nothing will change); other
 # Pending pods (images being pulled, volumes being bound) get longer.
 UNSCHEDULABLE_SECONDS = 90.0
@@ -77,8 +81,13 @@ def waiting_problems(pod: dict[str, Any]) -> list[str]:
         reason = waiting.get("reason", "")
         image = cs.get("image", "?")
         hint = image_hint(reason, image) if reason in IMAGE_REASONS else HINTS.get(reason)
+        if reason == "CrashLoopBackOff" and cs.get("restartCount", 0) < CRASH_LOOP_RESTARTS:
+            continue
         if hint:
-            out.append(f"pod {name}: container {cs['name']} {reason} (image {image}): {hint}")
+            restarts = f", {cs['restartCount']} restarts" if reason == "CrashLoopBackOff" else ""
+            out.append(
+                f"pod {name}: container {cs['name']} {reason}{restarts} (image {image}): {hint}"
+            )
     return out
 
 

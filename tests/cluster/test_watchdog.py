@@ -40,6 +40,7 @@ def pod(
     init_waiting: str | None = None,
     ready: bool = False,
     unschedulable: str | None = None,
+    restarts: int = 5,
 ) -> dict[str, Any]:
     created = (NOW - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")
     conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
@@ -55,7 +56,12 @@ def pod(
 
     def status(container: str, reason: str | None) -> dict[str, Any]:
         state = {"waiting": {"reason": reason, "message": "..."}} if reason else {"running": {}}
-        return {"name": container, "image": f"lakehouse/{container}:0.1.0", "state": state}
+        return {
+            "name": container,
+            "image": f"lakehouse/{container}:0.1.0",
+            "state": state,
+            "restartCount": restarts,
+        }
 
     body: dict[str, Any] = {
         "metadata": {"name": name, "creationTimestamp": created},
@@ -92,9 +98,18 @@ def test_a_public_image_the_node_cannot_pull_is_not_sent_to_make_images() -> Non
 def test_crash_loop_in_an_init_container_is_named() -> None:
     found = watch.problems([pod("p", phase="Pending", init_waiting="CrashLoopBackOff")], NOW)
     assert found == [
-        "pod p: container init CrashLoopBackOff (image lakehouse/init:0.1.0): "
+        "pod p: container init CrashLoopBackOff, 5 restarts (image lakehouse/init:0.1.0): "
         "the container keeps exiting: `make logs` shows why"
     ]
+
+
+def test_a_container_that_crashed_twice_at_start_up_gets_more_time() -> None:
+    """An init container that exits while the database role it waits for is being created is
+    restarted by Kubernetes: not stuck yet (seen on the kind cluster: wait-for-migrations)."""
+    early = pod("p", phase="Pending", init_waiting="CrashLoopBackOff", restarts=2)
+    assert watch.problems([early], NOW) == []
+    stuck = pod("p", phase="Pending", init_waiting="CrashLoopBackOff", restarts=3)
+    assert len(watch.problems([stuck], NOW)) == 1
 
 
 def test_missing_secret_key_is_named() -> None:
