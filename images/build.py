@@ -158,10 +158,24 @@ def build_one(image: str, command: Sequence[str], env: dict[str, str]) -> None:
                 print(f"    [{match['step']}] {match['what'][:100]}", flush=True)
         status = process.wait()
     if status != 0:
-        tail = log_path.read_text().splitlines()[-25:]
-        raise BuildError(f"{image} failed (exit {status}); last lines:\n" + "\n".join(tail))
+        text = log_path.read_text()
+        tail = text.splitlines()[-25:]
+        raise BuildError(
+            f"{image} failed (exit {status}); last lines:\n" + "\n".join(tail) + failure_hint(text)
+        )
     size = run(["docker", "image", "inspect", "--format", "{{.Size}}", image_tag(image)]).stdout
     say(f"{image_tag(image)} built in {time.monotonic() - started:.0f} s, {int(size) / 1e6:.0f} MB")
+
+
+def failure_hint(log: str) -> str:
+    """What to do about a failure whose cause the log names, beyond its last lines."""
+    if "CERTIFICATE_VERIFY_FAILED" in log or "certificate verify failed" in log:
+        return (
+            "\nHTTPS certificate verification failed inside the build: behind a TLS-inspecting "
+            "proxy, pass its CA bundle (CA_BUNDLE=/path/to/bundle.pem make images, or "
+            "--ca-bundle); it is given to the steps as a build secret, never stored in an image."
+        )
+    return ""
 
 
 def go_binaries(images: Sequence[str]) -> None:

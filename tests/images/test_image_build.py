@@ -8,7 +8,7 @@ from pathlib import Path
 
 from image_tools import ROOT
 
-from images.build import build_command, build_order, local_base_tag
+from images.build import build_command, build_order, failure_hint, local_base_tag
 from lakehouse.versions import versions
 
 
@@ -54,3 +54,12 @@ def test_a_missing_ca_bundle_fails_before_any_build(tmp_path: Path):
     result = build_cli("--ca-bundle", str(tmp_path / "absent.pem"), "python")
     assert result.returncode == 1
     assert "no such file" in result.stderr
+
+
+def test_a_certificate_failure_in_a_step_names_the_ca_bundle_option():
+    # pip's own words when a proxy re-signs HTTPS (seen on this machine without CA_BUNDLE).
+    log = (
+        "#8 6.371 WARNING: Retrying ... [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"
+    )
+    assert "CA_BUNDLE=" in failure_hint(log)
+    assert failure_hint("#8 ERROR: No matching distribution found for uv==0.13.8") == ""
