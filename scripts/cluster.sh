@@ -284,13 +284,40 @@ cmd_images() {
 
 cmd_load() {
   require_cluster
-  local name
+  local name image local_id node_id changed=()
   for name in $CLUSTER_IMAGES; do
-    docker image inspect "lakehouse/$name:$IMAGE_TAG" >/dev/null 2>&1 \
-      || die "image lakehouse/$name:$IMAGE_TAG is not built: run \`make images\` first."
+    image="lakehouse/$name:$IMAGE_TAG"
+    local_id="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null)" \
+      || die "image $image is not built: run \`make images\` first."
+    node_id="$(docker exec "$CLUSTER_NAME-control-plane" crictl inspecti -o go-template \
+      --template '{{.status.id}}' "docker.io/$image" 2>/dev/null || true)"
+    [[ "$node_id" == "$local_id" ]] && continue
     # kind skips an image whose ID the node already has, so a repeated load is cheap.
-    "$KIND" load docker-image --name "$CLUSTER_NAME" "lakehouse/$name:$IMAGE_TAG"
+    "$KIND" load docker-image --name "$CLUSTER_NAME" "$image"
+    [[ -z "$node_id" ]] || changed+=("$image")
   done
+  # Same tag, new content: running pods keep the old image until restarted (deploy does it).
+  mkdir -p "$STATE"
+  printf '%s\n' ${changed[@]+"${changed[@]}"} >"$STATE/reloaded-images"
+}
+
+restart_reloaded() {
+  # Deployments and StatefulSets whose pods run an image `make load` replaced under the same
+  # tag: helm sees no change in them, so they are restarted here, and waited for.
+  local file="$STATE/reloaded-images" line workload images
+  [[ -s "$file" ]] || return 0
+  while read -r workload images; do
+    [[ -n "$workload" ]] || continue
+    while read -r line; do
+      [[ -n "$line" ]] || continue
+      [[ " $images " == *" $line "* || " $images " == *" docker.io/$line "* ]] || continue
+      say "restarting $workload: its image $line was rebuilt"
+      kcn rollout restart "$workload" >/dev/null
+      kcn rollout status "$workload" --timeout "${DEPLOY_TIMEOUT:-20m}" >/dev/null
+      break
+    done <"$file"
+  done < <(kcn get deployments,statefulsets -o jsonpath='{range .items[*]}{.kind}/{.metadata.name} {.spec.template.spec.containers[*].image} {.spec.template.spec.initContainers[*].image}{"\n"}{end}')
+  rm -f "$file"
 }
 
 watchdog() {
@@ -323,6 +350,7 @@ cmd_deploy() {
   done
   wait "$helm_pid" || status=$?
   ((status == 0)) || die "helm upgrade --install failed (exit $status): \`make status\` shows the pods."
+  restart_reloaded
 }
 
 ui_hints() {
@@ -375,6 +403,19 @@ next_day() {
   "$PYTHON" -c "import datetime,sys; print(datetime.date.fromisoformat(sys.argv[1]) + datetime.timedelta(days=1))" "$1"
 }
 
+active_scheduled_run() { # <day>: id of the scheduler's queued/running run of DAY's interval
+  # A scheduled run's logical date is its interval's start (its id names the interval's end).
+  airflow dags list-runs "$DAG_ID" -o json 2>/dev/null | "$PYTHON" -c '
+import json, sys
+# Airflow logs warnings to stdout too: the JSON is the last line that is a list.
+lists = [line for line in sys.stdin.read().splitlines() if line.startswith(("[{", "[]"))]
+for r in json.loads(lists[-1]) if lists else []:
+    if (r["run_id"].startswith("scheduled__") and r["state"] in ("queued", "running")
+            and r["logical_date"].startswith(sys.argv[1] + "T02:00:00")):
+        print(r["run_id"])
+        break' "$1" || true
+}
+
 run_state() { # <run id>: queued|running|success|failed, or "" if there is no such run
   airflow dags state "$DAG_ID" "$1" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n1 || true
 }
@@ -393,17 +434,12 @@ cmd_run() {
   done
   # Unpausing makes the scheduler start the latest interval itself (catchup is off): when that
   # is DAY's, follow the scheduler's run instead of processing the interval twice.
-  scheduled="scheduled__${day}T02:00:00+00:00"
   run_id=""
   if [[ -z "${RUN_ID:-}" && "$day" == "$(default_day)" ]]; then
-    deadline=$((SECONDS + 30))
-    while ((SECONDS < deadline)); do
-      state="$(run_state "$scheduled")"
-      case "$state" in
-        queued | running) run_id="$scheduled" && break ;;
-        success | failed) break ;;
-      esac
-      sleep 5
+    deadline=$((SECONDS + 60))
+    while [[ -z "$run_id" ]] && ((SECONDS < deadline)); do
+      run_id="$(active_scheduled_run "$day")"
+      [[ -n "$run_id" ]] || sleep 5
     done
   fi
   if [[ -n "$run_id" ]]; then

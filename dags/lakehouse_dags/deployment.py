@@ -115,17 +115,29 @@ class Deployment:
 
     @property
     def image_tag(self) -> str:
-        from importlib.metadata import version
+        """The project version, the tag `make images` gives; only when no image is set."""
+        from importlib.metadata import PackageNotFoundError, version
 
-        return version("iot-lakehouse")
+        try:
+            return version("iot-lakehouse")
+        except PackageNotFoundError:
+            raise DeploymentError(
+                "the worker has no LAKEHOUSE_SPARK_IMAGE / LAKEHOUSE_PYTHON_IMAGE and the "
+                "project is not installed to name its version: set both (the chart does)"
+            ) from None
+
+    def _image(self, variable: str, name: str) -> str:
+        # The image from the environment; the version lookup only when it is missing (the
+        # airflow image carries the project on PYTHONPATH, without package metadata).
+        return _env(variable, "") or f"lakehouse/{name}:{self.image_tag}"
 
     @property
     def spark_image(self) -> str:
-        return _env("LAKEHOUSE_SPARK_IMAGE", f"lakehouse/spark:{self.image_tag}")
+        return self._image("LAKEHOUSE_SPARK_IMAGE", "spark")
 
     @property
     def python_image(self) -> str:
-        return _env("LAKEHOUSE_PYTHON_IMAGE", f"lakehouse/python:{self.image_tag}")
+        return self._image("LAKEHOUSE_PYTHON_IMAGE", "python")
 
     @property
     def image_pull_policy(self) -> str:

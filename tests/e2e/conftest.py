@@ -112,16 +112,21 @@ def settings_data(cluster: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def first_run(cluster: Path, watcher: Watcher, phases: Phases, day: date) -> dict[str, Any]:
-    """`make run` for one interval, as a user runs it; the run id comes back through a file."""
+def first_run(
+    cluster: Path, watcher: Watcher, airflow: Airflow, phases: Phases, day: date
+) -> dict[str, Any]:
+    """`make run` for one interval, as a user runs it; the run id comes back through a file.
+    What the watcher saw from the run's start on belongs to it (one run at a time)."""
+    from datetime import datetime
+
     run_id_file = OUT / "first-run-id"
-    started = now()
     with phases.phase(f"make run DAY={day}"):
         make(
             "run", cluster / "run.log", timeout=5400,
             DAY=day.isoformat(), RUN_ID_FILE=str(run_id_file), PROFILE="small",
         )  # fmt: skip
-    return {"run_id": run_id_file.read_text().strip(), "since": started}
+    run_id = run_id_file.read_text().strip()
+    return {"run_id": run_id, "since": datetime.fromisoformat(airflow.run(run_id)["start_date"])}
 
 
 @pytest.fixture(scope="session")
