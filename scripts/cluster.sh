@@ -459,7 +459,9 @@ cmd_run() {
   while :; do
     # Each `airflow` call is a Python start in the scheduler pod: poll gently on a small machine.
     state="$(run_state "$run_id")"
-    tasks="$(airflow tasks states-for-dag-run "$DAG_ID" "$run_id" -o plain 2>/dev/null || true)"
+    # Only the table: the CLI also logs its start-up (plugins, warnings) to stdout.
+    tasks="$(airflow tasks states-for-dag-run "$DAG_ID" "$run_id" -o plain 2>/dev/null \
+      | grep -E "^(dag_id|$DAG_ID) " || true)"
     if [[ "$tasks" != "$last" ]]; then
       printf '\n[%s] run %s\n%s\n' "$(date -u +%H:%M:%S)" "${state:-queued}" "$tasks"
       last="$tasks"
