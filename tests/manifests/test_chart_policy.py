@@ -157,3 +157,25 @@ def test_network_policies_default_deny_and_client_labels(
 def test_network_policies_switch_off(renderer: Renderer) -> None:
     docs = load_docs(renderer.render(sets=("networkPolicy.enabled=false",)))
     assert [d for d in docs if d["kind"] == "NetworkPolicy"] == []
+
+
+def test_mlflow_answers_a_port_forward_on_any_local_port(
+    default_docs: list[dict[str, Any]],
+) -> None:
+    """MLflow's host check (MLFLOW_SERVER_ALLOWED_HOSTS) answered 403 to a port-forward on a
+    local port other than 5000 (seen on the kind cluster); loopback matches on any port, and no
+    wildcard host (that would switch the check off)."""
+    import fnmatch
+
+    (deploy,) = [
+        d
+        for d in default_docs
+        if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-mlflow")
+    ]
+    (container,) = deploy["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    allowed = env["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
+    assert "*" not in allowed
+    for host in ("127.0.0.1:5000", "127.0.0.1:41485", "localhost:8081", "lakehouse-mlflow:5000"):
+        assert any(fnmatch.fnmatch(host, a) for a in allowed), (host, allowed)
+    assert not any(fnmatch.fnmatch("evil.example.com:5000", a) for a in allowed)
