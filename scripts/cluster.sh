@@ -445,9 +445,11 @@ cmd_run() {
   if [[ -n "$run_id" ]]; then
     say "following the scheduler's run $run_id of the interval $day 02:00 UTC + 1 day (Ctrl-C stops following, not the run)"
   else
-    # A manual run needs a logical date, else Airflow gives it no data interval; the DAG's cron
-    # timetable infers the interval that ends at it: DAY 02:00 UTC to the next day 02:00 UTC.
-    logical="$(next_day "$day")T02:00:00+00:00"
+    # A manual run needs a logical date, else Airflow gives it no data interval. The DAG's cron
+    # timetable infers the last interval that ended by it: one second past DAY's end gives DAY
+    # 02:00 UTC to the next day 02:00 UTC. Not the end instant itself: that is the logical date
+    # of the next interval's scheduled run, and a logical date is unique per DAG.
+    logical="$(next_day "$day")T02:00:01+00:00"
     run_id="${RUN_ID:-make__${day}__$(date -u +%Y%m%dT%H%M%SZ)}"
     airflow dags trigger "$DAG_ID" --run-id "$run_id" --logical-date "$logical" >/dev/null \
       || die "Airflow did not trigger $DAG_ID for $day: the error is above." \

@@ -130,6 +130,19 @@ def first_run(
 
 
 @pytest.fixture(scope="session")
+def history_run(first_run: dict[str, Any], phases: Phases, day: date) -> dict[str, Any]:
+    """The day before, triggered by `make run DAY=...` (a manual run of that interval)."""
+    before = day - timedelta(days=1)
+    run_id_file = OUT / "history-run-id"
+    with phases.phase(f"make run DAY={before}"):
+        make(
+            "run", OUT / "logs" / "run-history.log", timeout=5400,
+            DAY=before.isoformat(), RUN_ID_FILE=str(run_id_file), PROFILE="small",
+        )  # fmt: skip
+    return {"run_id": run_id_file.read_text().strip()}
+
+
+@pytest.fixture(scope="session")
 def airflow(cluster: Path, credentials: dict[str, str]) -> Iterator[Airflow]:
     with port_forward(f"svc/{RELEASE}-airflow-api-server", 8080) as port:
         yield Airflow(f"http://127.0.0.1:{port}", "admin", credentials["AIRFLOW_ADMIN_PASSWORD"])
