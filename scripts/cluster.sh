@@ -403,17 +403,17 @@ next_day() {
   "$PYTHON" -c "import datetime,sys; print(datetime.date.fromisoformat(sys.argv[1]) + datetime.timedelta(days=1))" "$1"
 }
 
-active_scheduled_run() { # <day>: id of the scheduler's queued/running run of DAY's interval
-  # A scheduled run's logical date is its interval's start (its id names the interval's end).
+active_run() { # <day> [<run id prefix>]: id of a queued/running run of DAY's interval
+  # Scheduled and backfill runs have the interval's start as logical date.
   airflow dags list-runs "$DAG_ID" -o json 2>/dev/null | "$PYTHON" -c '
 import json, sys
 # Airflow logs warnings to stdout too: the JSON is the last line that is a list.
 lists = [line for line in sys.stdin.read().splitlines() if line.startswith(("[{", "[]"))]
 for r in json.loads(lists[-1]) if lists else []:
-    if (r["run_id"].startswith("scheduled__") and r["state"] in ("queued", "running")
+    if (r["run_id"].startswith(sys.argv[2]) and r["state"] in ("queued", "running")
             and r["logical_date"].startswith(sys.argv[1] + "T02:00:00")):
         print(r["run_id"])
-        break' "$1" || true
+        break' "$1" "${2:-}" || true
 }
 
 run_state() { # <run id>: queued|running|success|failed, or "" if there is no such run
@@ -422,7 +422,7 @@ run_state() { # <run id>: queued|running|success|failed, or "" if there is no su
 
 cmd_run() {
   require_cluster
-  local run_id state="" last="" tasks deadline day logical scheduled
+  local run_id state="" last="" tasks deadline day logical
   day="${DAY:-$(default_day)}"
   [[ "$day" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || die "DAY must be YYYY-MM-DD, got \"$day\"."
   # Right after a deploy the dag-processor may not have parsed the DAG yet.
@@ -438,23 +438,35 @@ cmd_run() {
   if [[ -z "${RUN_ID:-}" && "$day" == "$(default_day)" ]]; then
     deadline=$((SECONDS + 60))
     while [[ -z "$run_id" ]] && ((SECONDS < deadline)); do
-      run_id="$(active_scheduled_run "$day")"
+      run_id="$(active_run "$day" scheduled__)"
       [[ -n "$run_id" ]] || sleep 5
     done
   fi
   if [[ -n "$run_id" ]]; then
     say "following the scheduler's run $run_id of the interval $day 02:00 UTC + 1 day (Ctrl-C stops following, not the run)"
-  else
-    # A manual run needs a logical date, else Airflow gives it no data interval. The DAG's cron
-    # timetable infers the last interval that ended by it: one second past DAY's end gives DAY
-    # 02:00 UTC to the next day 02:00 UTC. Not the end instant itself: that is the logical date
-    # of the next interval's scheduled run, and a logical date is unique per DAG.
+  elif [[ "$day" == "$(default_day)" ]]; then
+    # A manual run: Airflow infers its data interval from when it is triggered (the latest
+    # complete interval, DAY's), and needs a logical date for that. One second past DAY's end:
+    # the end instant itself is the logical date of the next scheduled run (unique per DAG).
     logical="$(next_day "$day")T02:00:01+00:00"
     run_id="${RUN_ID:-make__${day}__$(date -u +%Y%m%dT%H%M%SZ)}"
     airflow dags trigger "$DAG_ID" --run-id "$run_id" --logical-date "$logical" >/dev/null \
       || die "Airflow did not trigger $DAG_ID for $day: the error is above." \
         "One manual run per interval: if it exists, clear that run (Airflow UI: the run > Clear) to run it again."
     say "triggered $DAG_ID run $run_id for the interval $day 02:00 UTC + 1 day; following it (Ctrl-C stops following, not the run)"
+  else
+    # An earlier interval: a backfill of its one logical date (the interval's start), whose
+    # data interval the timetable gives; a manual trigger would get the latest interval instead.
+    logical="${day}T02:00:00+00:00"
+    airflow backfill create --dag-id "$DAG_ID" --from-date "$logical" --to-date "$logical" \
+      --reprocess-behavior completed >/dev/null \
+      || die "Airflow did not create a backfill of $DAG_ID for $day: the error is above."
+    deadline=$((SECONDS + 120))
+    until run_id="$(active_run "$day")" && [[ -n "$run_id" ]]; do
+      ((SECONDS < deadline)) || die "the backfill of $day started no run within 120 s: \`make logs COMPONENT=airflow-scheduler\`."
+      sleep 5
+    done
+    say "backfill run $run_id of the interval $day 02:00 UTC + 1 day; following it (Ctrl-C stops following, not the run)"
   fi
   [[ -z "${RUN_ID_FILE:-}" ]] || printf '%s\n' "$run_id" >"$RUN_ID_FILE"
   deadline=$((SECONDS + ${RUN_TIMEOUT:-5400}))

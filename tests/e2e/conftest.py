@@ -131,7 +131,7 @@ def first_run(
 
 @pytest.fixture(scope="session")
 def history_run(first_run: dict[str, Any], phases: Phases, day: date) -> dict[str, Any]:
-    """The day before, triggered by `make run DAY=...` (a manual run of that interval)."""
+    """The day before, by `make run DAY=...` (a backfill of that one interval)."""
     before = day - timedelta(days=1)
     run_id_file = OUT / "history-run-id"
     with phases.phase(f"make run DAY={before}"):
