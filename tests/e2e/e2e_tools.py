@@ -312,6 +312,10 @@ class Airflow:
     def task_instances(self, run_id: str) -> list[dict[str, Any]]:
         return self.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
+    def try_numbers(self, run_id: str) -> dict[str, int]:
+        """Each task's current try number in the run."""
+        return {t["task_id"]: t["try_number"] for t in self.task_instances(run_id)}
+
     def tries(self, run_id: str, task_id: str) -> list[dict[str, Any]]:
         path = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/tries"
         return self.get(path)["task_instances"]

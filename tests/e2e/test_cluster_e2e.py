@@ -112,7 +112,7 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 def test_spark_stages_ran_as_spark_applications_that_completed(
     first_run: dict[str, Any], airflow: Airflow, watcher: Watcher, phases: Phases
 ) -> None:
-    tries = {t["task_id"]: t["try_number"] for t in airflow.task_instances(first_run["run_id"])}
+    tries = airflow.try_numbers(first_run["run_id"])
     apps = watcher.of("sparkapplication", first_run["since"])
     by_stage: dict[str, list[Any]] = {}
     for app in apps:
@@ -142,7 +142,7 @@ def test_spark_stages_ran_as_spark_applications_that_completed(
 def test_python_stages_ran_as_pods_named_per_try(
     first_run: dict[str, Any], airflow: Airflow, watcher: Watcher
 ) -> None:
-    tries = {t["task_id"]: t["try_number"] for t in airflow.task_instances(first_run["run_id"])}
+    tries = airflow.try_numbers(first_run["run_id"])
     pods = [p for p in watcher.of("pod", first_run["since"]) if component(p).startswith("stage-")]
     assert {stage_of(p) for p in pods} == set(PYTHON_STAGES), [p.name for p in pods]
     assert len({p.name for p in pods}) == len(pods)  # a new name per try
@@ -197,7 +197,7 @@ def test_task_logs_are_read_back_after_the_pods_are_gone(
     run_id = first_run["run_id"]
     left = kubectl("get", "pods", "-l", "app.kubernetes.io/managed-by=airflow", "-o", "name")
     assert left.strip() == "", f"stage pods left after a green run: {left}"
-    tries = {t["task_id"]: t["try_number"] for t in airflow.task_instances(run_id)}
+    tries = airflow.try_numbers(run_id)
     for stage in (s.name for s in STAGES):
         text = airflow.log_text(run_id, stage, tries[stage])
         # The stage's own JSON line: in the log only if the pod's (or driver's) output was kept.
@@ -209,47 +209,45 @@ def test_task_logs_are_read_back_after_the_pods_are_gone(
 # The UIs, in headless Chromium; a screenshot each under .cluster/e2e/
 
 
-def _shot(page: Any, name: str) -> Path:
-    path = OUT / f"ui-{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+def new_page(browser: Any) -> Any:
+    return browser.new_page(viewport={"width": 1400, "height": 900})
+
+
+def page_showing(page: Any, url: str, text: str, shot: str, *, exact: bool = False) -> str:
+    """Open ``url``, wait until ``text`` is on the page, screenshot it; the page's HTML."""
+    page.goto(url, wait_until="networkidle")
+    page.get_by_text(text, exact=exact).first.wait_for(timeout=60_000)
+    page.screenshot(path=str(OUT / f"ui-{shot}.png"), full_page=True)
+    return page.content()
 
 
 def test_airflow_ui_login_then_the_dag_grid(
     first_run: dict[str, Any], browser: Any, airflow: Airflow, credentials: dict[str, str]
 ) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = new_page(browser)
     page.goto(airflow.base + "/", wait_until="networkidle")
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", credentials["AIRFLOW_ADMIN_PASSWORD"])
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/login" not in url, timeout=60_000)
-    page.goto(airflow.base + "/dags/lakehouse_end_to_end", wait_until="networkidle")
-    page.get_by_text("silver", exact=True).first.wait_for(timeout=60_000)
-    _shot(page, "airflow-grid")
-    assert "lakehouse_end_to_end" in page.content()
+    url = airflow.base + "/dags/lakehouse_end_to_end"
+    assert "lakehouse_end_to_end" in page_showing(page, url, "silver", "airflow-grid", exact=True)
 
 
 def test_mlflow_ui_lists_the_registered_models(
     first_run: dict[str, Any], browser: Any, mlflow: MLflow, reader_settings: Any
 ) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(mlflow.base + "/#/models", wait_until="networkidle")
     model = f"{reader_settings.mlflow_prefix}-anomaly"
-    page.get_by_text(model).first.wait_for(timeout=60_000)
-    _shot(page, "mlflow-models")
-    assert model in page.content()
+    html = page_showing(new_page(browser), mlflow.base + "/#/models", model, "mlflow-models")
+    assert model in html
 
 
 def test_object_store_browser_shows_the_buckets(
     first_run: dict[str, Any], browser: Any, filer_url: str, reader_settings: Any
 ) -> None:
     bucket = reader_settings.warehouse_uri.removeprefix("s3://").split("/")[0]
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(filer_url + "/buckets/", wait_until="networkidle")
-    page.get_by_text(bucket).first.wait_for(timeout=60_000)
-    _shot(page, "object-store-buckets")
-    assert bucket in page.content()
+    html = page_showing(new_page(browser), filer_url + "/buckets/", bucket, "object-store-buckets")
+    assert bucket in html
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +275,7 @@ def test_rerun_with_the_silver_driver_killed_ends_green_with_identical_tables(
     phases: Phases,
 ) -> None:
     run_id = first_run["run_id"]
-    before = {t["task_id"]: t["try_number"] for t in airflow.task_instances(run_id)}
+    before = airflow.try_numbers(run_id)
     cleared_at = now()
     with phases.phase("rerun: clear the interval, kill the silver driver, follow to the end"):
         airflow.post(
@@ -305,7 +303,7 @@ def test_rerun_with_the_silver_driver_killed_ends_green_with_identical_tables(
     assert killed, "the silver driver was never seen running after the clear"
     assert state == "success"
     tries = airflow.tries(run_id, "silver")
-    after = {t["task_id"]: t["try_number"] for t in airflow.task_instances(run_id)}
+    after = airflow.try_numbers(run_id)
     # The clear is one new try per task; the kill costs silver one more (Airflow's retry).
     assert after["silver"] >= before["silver"] + 2, (before, after)
     assert any(t["state"] == "failed" for t in tries), [
