@@ -38,7 +38,7 @@ demo: venv ## Run the whole pipeline on embedded defaults and print the summary
 
 .PHONY: test
 test: venv lint tools-helm tools-checkov chart-deps ## Run every test tier this machine can run, from nothing
-	$(PY) -m pytest --ignore=tests/services --ignore=tests/images/smoke --ignore=tests/e2e
+	$(PY) -m pytest --ignore=tests/services --ignore=tests/images/smoke --ignore=tests/e2e --ignore=tests/e2e_gitops
 	$(MAKE) --no-print-directory test-services
 	$(MAKE) --no-print-directory test-images
 
@@ -58,6 +58,7 @@ include mk/services.mk
 include mk/cluster.mk
 include mk/images.mk
 include mk/e2e.mk
+include mk/gitops.mk
 
 .PHONY: clean
 clean: ## Remove local state (.lakehouse) and caches; keeps the venv

@@ -10,7 +10,7 @@
   else a Docker client with BuildKit built in (Debian's 20.10 client, ``DOCKER_BUILDKIT=1``).
 - **CA bundle.** Passed as the BuildKit secret ``ca_bundle``: it reaches the RUN steps that
   mount it (images/lib/with-ca.sh) and is never written to a layer.
-- **Go binaries** (seaweedfs, spark-operator) are built first on this host from the pinned Go
+- **Go binaries** (seaweedfs, spark-operator, flux) are built first on this host from the pinned Go
   modules (images/gobuild.sh) into images/.build/, the only context path those images copy.
 
 Each image prints one line when it starts and one when it is done, with its time and size;
@@ -36,6 +36,7 @@ LOG_DIR = ROOT / ".cluster" / "images"
 GO_BINARIES: dict[str, tuple[str, ...]] = {
     "seaweedfs": ("seaweedfs",),
     "spark-operator": ("spark-operator",),
+    "flux": ("flux",),
 }
 # Images built FROM another project image: that one is built first.
 NEEDS: dict[str, str] = {"jupyter": "spark", "spark-operator": "spark"}

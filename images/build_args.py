@@ -31,6 +31,9 @@ IMAGES: tuple[str, ...] = (
     "seaweedfs",
     "spark-operator",
     "jupyter",
+    # The GitOps deploy's own (make gitops-up): Flux's two controllers and a git server.
+    "flux",
+    "git-server",
 )
 ARG_LINE = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.IGNORECASE)
 

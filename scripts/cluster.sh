@@ -622,6 +622,9 @@ cmd_env() {
   done
 }
 
+# Sourced (scripts/gitops.sh): the functions above, no command.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
+
 case "${1:-}" in
   preflight) cmd_preflight ;;
   create) cmd_create ;;
