@@ -66,14 +66,14 @@ class Phases:
             )
             say(f"{name}: {outcome} in {seconds:.1f} s")
 
-    def write(self, extra: dict[str, Any]) -> Path:
+    def write(self, extra: dict[str, Any], name: str = "summary") -> Path:
         OUT.mkdir(parents=True, exist_ok=True)
         body = {"phases": self.rows, **self.facts, **extra}
         stamp = now().strftime("%Y%m%dT%H%M%SZ")
-        path = OUT / f"summary-{stamp}.json"
+        path = OUT / f"{name}-{stamp}.json"
         text = json.dumps(body, indent=2, default=str) + "\n"
         path.write_text(text)
-        (OUT / "summary.json").write_text(text)
+        (OUT / f"{name}.json").write_text(text)
         return path
 
 
@@ -107,9 +107,11 @@ def make(target: str, log: Path, timeout: float, **env: str) -> None:
 # kubectl
 
 
-def kubectl(*args: str, check: bool = True, timeout: float = 120) -> str:
+def kubectl(
+    *args: str, check: bool = True, timeout: float = 120, namespace: str = NAMESPACE
+) -> str:
     proc = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), "--namespace", NAMESPACE, *args],
+        [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), "--namespace", namespace, *args],
         capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     if check and proc.returncode != 0:
@@ -117,14 +119,14 @@ def kubectl(*args: str, check: bool = True, timeout: float = 120) -> str:
     return proc.stdout
 
 
-def kubectl_json(*args: str) -> Any:
-    return json.loads(kubectl(*args, "-o", "json"))
+def kubectl_json(*args: str, namespace: str = NAMESPACE) -> Any:
+    return json.loads(kubectl(*args, "-o", "json", namespace=namespace))
 
 
-def secret_data(name: str) -> dict[str, str]:
+def secret_data(name: str, namespace: str = NAMESPACE) -> dict[str, str]:
     import base64
 
-    data = kubectl_json("get", "secret", name).get("data", {})
+    data = kubectl_json("get", "secret", name, namespace=namespace).get("data", {})
     return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
 
@@ -132,11 +134,13 @@ _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
 
 
 @contextmanager
-def port_forward(target: str, remote: int, wait: float = 60) -> Iterator[int]:
+def port_forward(
+    target: str, remote: int, wait: float = 60, namespace: str = NAMESPACE
+) -> Iterator[int]:
     """`kubectl port-forward --address 127.0.0.1 <target> :<remote>`: yields the local port
     kubectl chose; stopped on exit."""
     proc = subprocess.Popen(
-        [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), "--namespace", NAMESPACE,
+        [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), "--namespace", namespace,
          "port-forward", "--address", "127.0.0.1", target, f":{remote}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

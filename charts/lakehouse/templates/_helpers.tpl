@@ -38,7 +38,20 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
-{{/* Standard labels of a component: (dict "root" $ "component" "minio"). */}}
+{{/* Labels of a component's pods: (dict "root" $ "component" "minio"). No helm.sh/chart: a
+     chart built from git gets the commit as version metadata, so a pod template carrying it
+     would restart on every commit, and a Job's immutable template would fail the upgrade. */}}
+{{- define "lakehouse.podLabels" -}}
+{{ include "lakehouse.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: lakehouse
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Standard labels of a component's objects: (dict "root" $ "component" "minio"). */}}
 {{- define "lakehouse.labels" -}}
 {{ include "lakehouse.selectorLabels" . }}
 helm.sh/chart: {{ include "lakehouse.chart" .root }}
@@ -198,7 +211,13 @@ seaweedfs minio
 
 {{/* Checksum of the settings ConfigMap, for pod annotations (restart on settings change). */}}
 {{- define "lakehouse.settingsChecksum" -}}
-{{- include (print .Template.BasePath "/common/configmap.yaml") . | sha256sum -}}
+{{- include "lakehouse.dataChecksum" (dict "root" . "template" "/common/configmap.yaml") -}}
+{{- end -}}
+
+{{/* Checksum of a ConfigMap template's data only (dict "root" $ "template" "/x/configmap.yaml"):
+     its labels carry the chart version, which changes with every commit Flux builds. */}}
+{{- define "lakehouse.dataChecksum" -}}
+{{- (include (print .root.Template.BasePath .template) .root | fromYaml).data | toJson | sha256sum -}}
 {{- end -}}
 
 {{/* ---------------------------------------------------------------- validation */}}

@@ -75,7 +75,7 @@ run that API in-process, whose app still loads the JWT validator at start, hence
 {{/* Pod labels of an Airflow component plus its NetworkPolicy opt-ins:
      (dict "root" $ "component" "scheduler" "clients" (list "postgres" "kube-api")). */}}
 {{- define "lakehouse.airflow.podLabels" -}}
-{{ include "lakehouse.labels" (dict "root" .root "component" (printf "airflow-%s" .component)) }}
+{{ include "lakehouse.podLabels" (dict "root" .root "component" (printf "airflow-%s" .component)) }}
 {{- range .clients }}
 lakehouse/{{ . }}-client: "true"
 {{- end }}
@@ -231,5 +231,5 @@ lakehouse/{{ . }}-client: "true"
 {{/* Checksums that restart the Airflow pods when their configuration changes. */}}
 {{- define "lakehouse.airflow.checksums" -}}
 checksum/settings: {{ include "lakehouse.settingsChecksum" . }}
-checksum/airflow-config: {{ include (print .Template.BasePath "/airflow/configmap.yaml") . | sha256sum }}
+checksum/airflow-config: {{ include "lakehouse.dataChecksum" (dict "root" . "template" "/airflow/configmap.yaml") }}
 {{- end -}}
