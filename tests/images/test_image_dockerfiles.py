@@ -138,7 +138,16 @@ def pod_uids() -> dict[str, str]:
         # The upstream operator chart runs its controller as the spark image's user.
         "spark-operator": spark,
         "jupyter": spark,  # the spark image's user
+        "flux": deploy_uid("flux/system/source-controller.yaml"),
+        "git-server": deploy_uid("flux/git-server/git-server.yaml"),
     }
+
+
+def deploy_uid(relative: str) -> str:
+    """runAsUser of the first Deployment of a deploy/ manifest."""
+    docs = yaml.safe_load_all((ROOT / "deploy" / relative).read_text())
+    (deployment, *_) = [d for d in docs if d and d["kind"] == "Deployment"]
+    return str(deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"])
 
 
 @pytest.mark.parametrize("image", IMAGES)
