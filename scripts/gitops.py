@@ -84,11 +84,12 @@ def condition(obj: dict[str, Any], kind: str = "Ready") -> dict[str, Any]:
     return {}
 
 
-def chart_version_of(revision: str, chart_version: str = "0.1.0") -> str:
-    """The chart version source-controller gives a chart built from git commit REVISION with
-    reconcileStrategy Revision: the chart's version with the commit's first 12 hex digits as
-    build metadata (what HelmRelease.status.lastAttemptedRevision then names)."""
-    return f"{chart_version}+{revision[:12]}"
+def built_from(chart_version: str, revision: str) -> bool:
+    """Whether a chart version is the one source-controller builds from git commit REVISION
+    with reconcileStrategy Revision: the chart's version, then as build metadata the commit's
+    first 12 hex digits and, when valuesFiles are set, the HelmChart's generation
+    (0.1.0+0123456789ab.1); HelmRelease.status.lastAttemptedRevision names it."""
+    return re.search(rf"\+{re.escape(revision[:12])}(\.[0-9]+)?$", chart_version) is not None
 
 
 def release_state(release: dict[str, Any], revision: str) -> tuple[str, str]:
@@ -100,7 +101,7 @@ def release_state(release: dict[str, Any], revision: str) -> tuple[str, str]:
     ready = condition(release)
     stalled = condition(release, "Stalled")
     message = ready.get("message", "")
-    if not attempted.endswith(f"+{revision[:12]}"):
+    if not built_from(attempted, revision):
         return "pending", f"waiting for commit {revision[:12]} (last attempted: {attempted or '-'})"
     current = ready.get("observedGeneration") == release["metadata"].get("generation")
     if ready.get("status") == "True" and current:

@@ -288,15 +288,18 @@ def test_release_state_follows_the_commit_flux_attempted() -> None:
             "status": {"lastAttemptedRevision": attempted, "conditions": conditions},
         }
 
-    assert GITOPS.chart_version_of(sha) == "0.1.0+0123456789ab"
-    assert GITOPS.release_state(release("0.1.0+0123456789ab", "True"), sha)[0] == "ready"
+    assert GITOPS.built_from("0.1.0+0123456789ab.1", sha)
+    assert GITOPS.built_from("0.1.0+0123456789ab", sha)
+    assert not GITOPS.built_from("0.1.0+0123456789abc", sha)
+    assert not GITOPS.built_from("0.1.0+0123456789ab.1x", sha)
+    assert GITOPS.release_state(release("0.1.0+0123456789ab.1", "True"), sha)[0] == "ready"
     assert GITOPS.release_state(release("0.1.0+ffffffffffff", "True"), sha)[0] == "pending"
     assert (
-        GITOPS.release_state(release("0.1.0+0123456789ab", "True", generation=2), sha)[0]
+        GITOPS.release_state(release("0.1.0+0123456789ab.1", "True", generation=2), sha)[0]
         == "pending"
     )
-    assert GITOPS.release_state(release("0.1.0+0123456789ab", "False"), sha)[0] == "pending"
-    state, message = GITOPS.release_state(release("0.1.0+0123456789ab", "False", "True"), sha)
+    assert GITOPS.release_state(release("0.1.0+0123456789ab.1", "False"), sha)[0] == "pending"
+    state, message = GITOPS.release_state(release("0.1.0+0123456789ab.1", "False", "True"), sha)
     assert (state, message) == ("failed", "values don't meet the schema")
 
 
