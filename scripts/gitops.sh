@@ -145,7 +145,9 @@ cmd_push() {
   sha="$(vendored_commit "$work/repo")"
   git_auth_env
   open_git_port
-  trap 'kill "$GIT_PF_PID" 2>/dev/null || true; rm -rf "$work"' EXIT
+  # Expanded now: the trap runs after this function's locals are gone.
+  # shellcheck disable=SC2064
+  trap "kill $GIT_PF_PID 2>/dev/null || true; rm -rf '$work'" EXIT
   say "pushing $(git -C "$ROOT" rev-parse --short HEAD) (+ vendored dependency: ${sha:0:12}) to $GIT_BRANCH of $GIT_URL"
   # Forced: the branch on the git server follows this checkout, its vendoring commit included.
   git -C "$work/repo" push --quiet --force "$GIT_LOCAL_URL" "HEAD:refs/heads/$GIT_BRANCH"
