@@ -6,7 +6,11 @@ A raw event is one JSON object per line:
      "event_ts": "2026-01-05T13:07:00.000Z", "value": 21.73, "unit": "degC", "battery_pct": 87}
 
 ``event_id``, ``device_id``, ``event_ts`` and ``value`` are required; ``event_ts`` is ISO 8601 UTC
-with milliseconds and a ``Z`` suffix; ``value`` is a JSON number.
+with milliseconds and a ``Z`` suffix; ``value`` is a JSON number. The keys ``event_id`` and
+``device_id`` are visible text: no whitespace, control or invisible (format) character anywhere,
+so two ids never differ by what a reader cannot see, and a blank id is no id. ``event_ts`` lies
+in [ingest date - the lateness horizon (LAKEHOUSE_MAX_LATENESS_DAYS), end of the ingest hour +
+FUTURE_TOLERANCE_SECONDS].
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "device_id", "event_ts", "value")
+KEY_FIELDS: tuple[str, ...] = ("event_id", "device_id")
+# A key holding any of these is invalid (Java and Python regex alike): whitespace, separators
+# (no-break space...), control characters, format characters (zero-width space, BOM, ...).
+INVALID_KEY_CHARACTERS = r"[\s\p{Z}\p{Cc}\p{Cf}]"
 OPTIONAL_FIELDS: tuple[str, ...] = ("sensor_type", "unit", "battery_pct")
 EVENT_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # strftime; millisecond precision is written
 SPARK_TS_PATTERN = "yyyy-MM-dd'T'HH:mm:ss.SSSX"
@@ -48,7 +56,7 @@ SENSOR_TYPES: dict[str, SensorType] = {
 
 
 class BadInput(StrEnum):
-    """Every class of bad input the generator injects. The first six are rejected by silver
+    """Every class of bad input the generator injects. The first eight are rejected by silver
     with the reason code of the same name; the last two are valid events that must neither be
     duplicated nor lost."""
 
@@ -58,6 +66,10 @@ class BadInput(StrEnum):
     IMPOSSIBLE_VALUE = "impossible_value"
     UNKNOWN_DEVICE = "unknown_device"
     FUTURE_TIMESTAMP = "future_timestamp"
+    # event_id or device_id blank, or holding whitespace or invisible characters.
+    INVALID_KEY = "invalid_key"
+    # event_ts before the ingest date minus the lateness horizon (a clock reset: 1970).
+    STALE_TIMESTAMP = "stale_timestamp"
     DUPLICATE = "duplicate_resend"
     LATE = "late_event"
 
@@ -70,6 +82,8 @@ REASON_CODES: tuple[str, ...] = (
     BadInput.IMPOSSIBLE_VALUE.value,
     BadInput.UNKNOWN_DEVICE.value,
     BadInput.FUTURE_TIMESTAMP.value,
+    BadInput.INVALID_KEY.value,
+    BadInput.STALE_TIMESTAMP.value,
 )
 
 

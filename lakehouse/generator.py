@@ -24,8 +24,10 @@ What day D's batch delivers:
 * exact duplicate re-sends: byte-identical copies of some of D's delivered lines, in the same or
   a later hour, and a few byte-identical copies of lines delivered with D-1;
 * bad lines, each replacing one clean event of D (the clean version is not delivered):
-  malformed JSON, a missing required field, a wrong type, an impossible value, an unknown device
-  and a future timestamp. Anomaly-labelled events are never mutated or withheld.
+  malformed JSON, a missing required field, a wrong type, an impossible value, an unknown device,
+  a future timestamp, an invalid key (a blank or whitespace id, or one holding an invisible
+  character) and a stale timestamp (a clock reset to 1970). Anomaly-labelled events are never
+  mutated or withheld.
 
 Reconciliation of one batch (``DayBatch``)::
 
@@ -63,6 +65,8 @@ DEFAULT_BAD_RATES: Mapping[BadInput, float] = MappingProxyType(
         BadInput.IMPOSSIBLE_VALUE: 0.002,
         BadInput.UNKNOWN_DEVICE: 0.001,
         BadInput.FUTURE_TIMESTAMP: 0.001,
+        BadInput.INVALID_KEY: 0.001,
+        BadInput.STALE_TIMESTAMP: 0.001,
         BadInput.DUPLICATE: 0.005,
         BadInput.LATE: 0.003,
     }
@@ -469,6 +473,22 @@ def _mutate(
     elif kind is BadInput.FUTURE_TIMESTAMP:
         ahead_ms = int(rng.integers(1, 31)) * DAY_MS + HOUR_MS  # >= 1 day past the hour's end
         stamp = np.datetime64(day.isoformat(), "ms") + np.timedelta64(ts_ms + ahead_ms, "ms")
+        values["event_ts"] = f'"{np.datetime_as_string(stamp, unit="ms")}Z"'
+    elif kind is BadInput.INVALID_KEY:
+        key = str(rng.choice(["event_id", "device_id"]))
+        real = json.loads(values[key])
+        variants = (
+            "",  # blank
+            " " * int(rng.integers(1, 4)),  # whitespace only
+            f"{real}\u200b",  # the real id and a zero-width space: differs only invisibly
+            f"\u00a0{real}",  # a no-break space in front
+            f"{real}\t",  # a trailing tab
+        )
+        values[key] = json.dumps(variants[int(rng.integers(0, len(variants)))])
+    elif kind is BadInput.STALE_TIMESTAMP:
+        # A device whose clock reset to the epoch: at it, or its uptime since.
+        uptime_ms = int(rng.integers(0, 2)) * ts_ms
+        stamp = np.datetime64("1970-01-01", "ms") + np.timedelta64(uptime_ms, "ms")
         values["event_ts"] = f'"{np.datetime_as_string(stamp, unit="ms")}Z"'
     else:
         raise ValueError(f"{kind} does not mutate an event")

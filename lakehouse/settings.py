@@ -28,12 +28,15 @@ injects them from one ConfigMap (plain settings) and one Secret (credentials).
 | LAKEHOUSE_BAD_RATES              | unset: generator defaults; "malformed_json=0.01,…" overrides |
 | LAKEHOUSE_DEMO_START / _DAYS     | 2026-01-05 / 3 (a forecast needs a day before) |
 | LAKEHOUSE_LOCK_TIMEOUT_SECONDS   | 1800: how long a stage waits for another run's writer lock |
+| LAKEHOUSE_MAX_LATENESS_DAYS      | 7: the lateness horizon (***)           |
 
 (*) MLflow 3 refuses the file store (``./mlruns``) by default and registry aliases need a
 database, so the embedded store is SQLite; the ML code keeps its artifacts under
 ``$LAKEHOUSE_HOME/mlartifacts`` (a tracking server manages its own).
 (**) Warehouses that share one MLflow server each need their own prefix, or one's champion model
 would decide the other's promotions and scores.
+(***) An event older than its ingest date minus this many days is quarantined
+(``stale_timestamp``); every stage that looks back for late events looks back this far.
 
 Service initialisation (``lakehouse.bootstrap``, run by ``make services-up`` and the chart's init
 Jobs) reads its own keys through :func:`load_bootstrap_settings`: ``BUCKETS`` (names separated by
@@ -86,6 +89,7 @@ class Settings:
     demo_start: date
     demo_days: int
     lock_timeout_seconds: int = 1800
+    max_lateness_days: int = 7
 
     @property
     def uses_s3(self) -> bool:
@@ -209,6 +213,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         demo_start=demo_start,
         demo_days=_int(env, p + "DEMO_DAYS", 3, minimum=1),
         lock_timeout_seconds=_int(env, p + "LOCK_TIMEOUT_SECONDS", 1800, minimum=1),
+        max_lateness_days=_int(env, p + "MAX_LATENESS_DAYS", 7, minimum=1),
     )
 
 

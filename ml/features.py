@@ -19,7 +19,8 @@ the one predicted: lags 1-3 and 24, a daily-harmonic ``profile`` fitted on the t
 fit in units of the device's within-hour spread, and calendar fields. ``actual`` is the target.
 
 The stage recomputes the event dates touched by silver rows ingested in the interval (late
-events correct the previous day), replacing those partitions: reruns change nothing.
+events correct earlier days, as far back as the lateness horizon, LAKEHOUSE_MAX_LATENESS_DAYS),
+replacing those partitions: reruns change nothing.
 """
 
 from __future__ import annotations
@@ -319,13 +320,21 @@ def touched_dates(
     ctx: StageContext, day: date, stage: str = STAGE
 ) -> tuple[list[date], int | None]:
     """Event dates of silver rows ingested on ``day`` (the day itself and the dates its late
-    events belong to), and the silver version read. ``stage`` names the caller in errors."""
+    events belong to, as far back as the lateness horizon silver admits), and the silver
+    version read. ``stage`` names the caller in errors."""
     loc = locations(ctx.settings)
     table = io.delta_table(ctx.settings, loc.silver_events)
     if table is None:
         raise StageInputError(f"{stage} {day}: no silver table at {loc.silver_events}")
+    horizon = ctx.settings.max_lateness_days
     ingested = table.to_pandas(
-        filters=[("event_date", "in", [(day - timedelta(days=k)).isoformat() for k in (0, 1)])],
+        filters=[
+            (
+                "event_date",
+                "in",
+                [(day - timedelta(days=k)).isoformat() for k in range(horizon + 1)],
+            )
+        ],
         columns=["event_date", "ingest_date"],
     )
     dates = sorted(set(ingested.loc[ingested["ingest_date"] == day, "event_date"]))

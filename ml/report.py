@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from lakehouse import storage
-from lakehouse.context import StageContext, interval_parser, parse_interval
+from lakehouse.context import StageContext, StageInputError, interval_parser, parse_interval
 from lakehouse.tables import join_uri, locations
 from ml import io, registry
 from ml.stage import MLResult, entrypoint
@@ -156,12 +156,22 @@ def latest_metrics(client: Any, settings: Any, day: date) -> dict[str, dict[str,
     return out
 
 
+def _touched(ctx: StageContext, day: date) -> list[str]:
+    from ml.features import touched_dates
+
+    try:
+        return [d.isoformat() for d in touched_dates(ctx, day, stage="report")[0]]
+    except StageInputError:
+        return []  # nothing ingested that day: the report says so in its own sections
+
+
 def build_report(ctx: StageContext, day: date) -> tuple[str, dict[str, dict[str, float]]]:
     from pyiceberg.expressions import EqualTo, In
 
     settings, loc = ctx.settings, locations(ctx.settings)
     wh = loc.iceberg_warehouse
-    days = [(day - timedelta(days=1)).isoformat(), day.isoformat()]
+    # The day before and the day, and every earlier date the day's late events touched.
+    days = sorted({(day - timedelta(days=1)).isoformat(), day.isoformat(), *_touched(ctx, day)})
     sections: list[tuple[str, str]] = []
 
     hourly, _ = io.read_iceberg(settings, wh, loc.gold_device_hourly, In("event_date", days))

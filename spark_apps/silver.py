@@ -29,6 +29,8 @@ from lakehouse.context import (
 )
 from lakehouse.events import (
     FUTURE_TOLERANCE_SECONDS,
+    INVALID_KEY_CHARACTERS,
+    KEY_FIELDS,
     MAX_LINE_BYTES,
     REQUIRED_FIELDS,
     SPARK_TS_PATTERN,
@@ -96,13 +98,32 @@ def _hour_end_limit(tolerance_seconds: int) -> Column:
     return F.timestamp_seconds(seconds)
 
 
+def _earliest_limit(max_lateness_days: int) -> Column:
+    """Earliest acceptable event time for a line: its ingest date minus the lateness horizon."""
+    return F.date_sub(F.col("ingest_date"), max_lateness_days).cast("timestamp")
+
+
+def _invalid_key(names: Sequence[str]) -> Column:
+    """A present key that is blank or holds whitespace or invisible characters."""
+    cond = F.lit(False)
+    for name in names:
+        key = F.col(name)
+        cond = cond | (key.isNotNull() & ((key == "") | key.rlike(INVALID_KEY_CHARACTERS)))
+    return cond
+
+
 def transform_validate(
-    bronze: DataFrame, devices: DataFrame, tolerance_seconds: int = FUTURE_TOLERANCE_SECONDS
+    bronze: DataFrame,
+    devices: DataFrame,
+    tolerance_seconds: int = FUTURE_TOLERANCE_SECONDS,
+    max_lateness_days: int = 7,
 ) -> DataFrame:
     """Bronze rows -> typed rows with ``reasons``: an array of reason codes, empty when valid.
 
     Typing is strict: a value must be a JSON number (``"21.5"`` is a wrong type) and event_ts an
-    ISO 8601 UTC string. The device dimension supplies site, sensor type, unit and valid range.
+    ISO 8601 UTC string. Keys are visible text (lakehouse.events). Event times lie within
+    [ingest date - max_lateness_days, ingest hour end + tolerance]. The device dimension
+    supplies site, sensor type, unit and valid range.
     """
     typed_value = F.from_json(F.col("raw_line"), "value DOUBLE")["value"]
     event_ts = F.try_to_timestamp(F.col("event_ts"), F.lit(SPARK_TS_PATTERN))
@@ -141,7 +162,17 @@ def transform_validate(
             & value.isNotNull()
             & (F.isnan(value) | (value < F.col("min_valid")) | (value > F.col("max_valid"))),
         ),
-        (BadInput.UNKNOWN_DEVICE, parsed & F.col("device_id").isNotNull() & ~known_device),
+        # An invalid device key is that, not also an unknown device.
+        (
+            BadInput.UNKNOWN_DEVICE,
+            parsed & F.col("device_id").isNotNull() & ~known_device & ~_invalid_key(["device_id"]),
+        ),
+        (BadInput.INVALID_KEY, parsed & _invalid_key(KEY_FIELDS)),
+        (
+            BadInput.STALE_TIMESTAMP,
+            F.col("typed_ts").isNotNull()
+            & (F.col("typed_ts") < _earliest_limit(max_lateness_days)),
+        ),
         (
             BadInput.FUTURE_TIMESTAMP,
             F.col("typed_ts").isNotNull()
@@ -297,7 +328,9 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
     )
     devices = refresh_devices(spark, ctx.settings, loc.raw_devices, spark_uri(loc.silver_devices))
 
-    validated = transform_validate(bronze, devices).persist()
+    validated = transform_validate(
+        bronze, devices, max_lateness_days=ctx.settings.max_lateness_days
+    ).persist()
     try:
         totals = validated.agg(
             F.count(F.lit(1)).alias("rows"),

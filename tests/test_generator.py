@@ -10,6 +10,7 @@ import gzip
 import itertools
 import json
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -111,6 +112,8 @@ def classify(line: str, hour: int, day: date, known: dict[str, dict]) -> str:
     value, ts = event["value"], event["event_ts"]
     if isinstance(value, bool) or not isinstance(value, int | float) or not isinstance(ts, str):
         return BadInput.WRONG_TYPE.value
+    if any(not visible_key(event[k]) for k in ("event_id", "device_id")):
+        return BadInput.INVALID_KEY.value
     if event["device_id"] not in known:
         return BadInput.UNKNOWN_DEVICE.value
     device = known[event["device_id"]]
@@ -119,7 +122,21 @@ def classify(line: str, hour: int, day: date, known: dict[str, dict]) -> str:
     end_of_hour = datetime(day.year, day.month, day.day, hour, tzinfo=UTC) + timedelta(hours=1)
     if parse_ts(ts) >= end_of_hour + timedelta(days=1):
         return BadInput.FUTURE_TIMESTAMP.value
+    if parse_ts(ts) < datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(days=7):
+        return BadInput.STALE_TIMESTAMP.value
     return "valid"
+
+
+def visible_key(key: object) -> bool:
+    """Non-blank text without whitespace, separators, control or format characters."""
+    return (
+        isinstance(key, str)
+        and key != ""
+        and not any(c.isspace() or unicodedata.category(c) in INVISIBLE for c in key)
+    )
+
+
+INVISIBLE = {"Zs", "Zl", "Zp", "Cc", "Cf"}
 
 
 def event_ids(lines) -> set[str]:
@@ -326,7 +343,14 @@ def test_batch_reconciles_with_its_lines(written):
     rejected = sum(batch.injected[b] for b in ("malformed_json", "missing_required_field"))
     rejected += sum(
         batch.injected[b]
-        for b in ("wrong_type", "impossible_value", "unknown_device", "future_timestamp")
+        for b in (
+            "wrong_type",
+            "impossible_value",
+            "unknown_device",
+            "future_timestamp",
+            "invalid_key",
+            "stale_timestamp",
+        )
     )
     assert batch.line_count == (
         len(batch.valid_events)
@@ -588,3 +612,28 @@ def test_default_day_shape_and_speed():
     assert {g["kind"] for g in batch.ground_truth} == {k.value for k in AnomalyKind}
     assert batch.injected["malformed_json"] == round(0.002 * events)
     assert batch.injected["late_event"] == round(0.003 * events)
+
+
+def test_invalid_keys_cover_blank_whitespace_and_invisible_ids_and_stale_is_a_clock_reset():
+    cfg = tiny_config().with_rates(invalid_key=0.05, stale_timestamp=0.02)
+    batch = generate_day(cfg, DAY)
+    events = []
+    for lines in batch.files.values():
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    keys = [
+        e[k]
+        for e in events
+        for k in ("event_id", "device_id")
+        if isinstance(e.get(k), str) and not visible_key(e[k])
+    ]
+    assert len(keys) == batch.injected["invalid_key"] == expected_count(0.05)
+    assert "" in keys
+    assert any(k.strip() == "" and k != "" for k in keys), "no whitespace-only key"
+    # Real ids with a zero-width space, a no-break space or a tab: they differ only invisibly.
+    assert any(c in k and k.strip(" \t\u00a0\u200b") for k in keys for c in "\u200b\u00a0\t")
+    stale = [e for e in events if isinstance(e.get("event_ts"), str) and e["event_ts"] < "1971"]
+    assert len(stale) == batch.injected["stale_timestamp"] == expected_count(0.02)

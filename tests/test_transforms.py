@@ -197,6 +197,58 @@ def test_future_timestamp_is_rejected_beyond_the_tolerance(spark, devices):
     }
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",  # blank
+        "   ",  # whitespace only
+        "\t",
+        "e1\u200b",  # differs from e1 only by a zero-width space
+        "\ufeffe1",  # a byte-order mark in front
+        "e\u00a01",  # a no-break space inside
+        "e1\n",
+        "e\u00001",  # a NUL
+    ],
+)
+def test_event_id_blank_or_with_invisible_characters_is_an_invalid_key(spark, devices, key):
+    line = event(event_id=key)
+    assert reasons_by_line(spark, devices, [line]) == {line: ["invalid_key"]}
+
+
+def test_a_blank_or_padded_device_id_is_an_invalid_key_not_an_unknown_device(spark, devices):
+    blank, spaced = event(device_id=""), event(device_id="dev-0001 ")
+    assert reasons_by_line(spark, devices, [blank, spaced]) == {
+        blank: ["invalid_key"],
+        spaced: ["invalid_key"],
+    }
+
+
+def test_visible_unicode_ids_are_valid_keys(spark, devices):
+    line = event(event_id="événement-ü-1")
+    assert reasons_by_line(spark, devices, [line]) == {line: []}
+
+
+def test_an_event_older_than_the_lateness_horizon_is_stale(spark, devices):
+    # Ingested on 2026-01-05 with the default horizon of 7 days: 2025-12-29 00:00 is the
+    # earliest event time accepted.
+    epoch = event(event_ts="1970-01-01T00:00:00.000Z")
+    eight_days = event(event_ts="2025-12-28T23:59:59.999Z")
+    seven_days = event(event_ts="2025-12-29T00:00:00.000Z")
+    assert reasons_by_line(spark, devices, [epoch, eight_days, seven_days]) == {
+        epoch: ["stale_timestamp"],
+        eight_days: ["stale_timestamp"],
+        seven_days: [],
+    }
+
+
+def test_the_lateness_horizon_is_a_parameter(spark, devices):
+    two_days = event(event_ts="2026-01-03T10:00:00.000Z")
+    bronze = bronze_of(spark, [two_days])
+    for horizon, expected in ((1, ["stale_timestamp"]), (2, [])):
+        (row,) = transform_validate(bronze, devices, max_lateness_days=horizon).collect()
+        assert sorted(row["reasons"]) == expected
+
+
 def test_invalid_utf8_line_is_rejected(spark, devices):
     line = event().encode().replace(b'"degC"', b'"deg\xffC"')  # a stray byte in a string
     raw = spark.createDataFrame(
