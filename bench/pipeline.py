@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lakehouse.context import StageContext
-from lakehouse.events import FUTURE_TOLERANCE_SECONDS
+from lakehouse.events import FUTURE_TOLERANCE_SECONDS, INVALID_KEY_CHARACTERS
 from lakehouse.settings import load_settings
 from lakehouse.tables import locations
 
@@ -37,7 +37,7 @@ console = Console()
 
 
 def duckdb_pipeline(
-    raw_glob: str, devices_path: str, out: Path, day: date
+    raw_glob: str, devices_path: str, out: Path, day: date, max_lateness_days: int
 ) -> dict[str, float | int]:
     """Bronze -> silver -> gold in DuckDB SQL, mirroring spark_apps' transforms."""
     import duckdb
@@ -99,9 +99,15 @@ def duckdb_pipeline(
                  AND (isnan(value) OR value < min_valid OR value > max_valid)
                  THEN 'impossible_value' END,
             CASE WHEN NOT is_corrupt AND device_id IS NOT NULL AND site_id IS NULL
+                 AND NOT (device_id = '' OR regexp_matches(device_id, '{INVALID_KEY_CHARACTERS}'))
                  THEN 'unknown_device' END,
             CASE WHEN event_ts > TIMESTAMP '{day}' + to_hours(ingest_hour + 1)
-                 + to_seconds({FUTURE_TOLERANCE_SECONDS}) THEN 'future_timestamp' END
+                 + to_seconds({FUTURE_TOLERANCE_SECONDS}) THEN 'future_timestamp' END,
+            CASE WHEN NOT is_corrupt AND (event_id = '' OR device_id = ''
+                 OR regexp_matches(event_id, '{INVALID_KEY_CHARACTERS}')
+                 OR regexp_matches(device_id, '{INVALID_KEY_CHARACTERS}')) THEN 'invalid_key' END,
+            CASE WHEN event_ts < TIMESTAMP '{day}' - to_days({max_lateness_days})
+                 THEN 'stale_timestamp' END
         ], lambda x: x IS NOT NULL) AS reasons
         FROM typed
         """
@@ -214,7 +220,9 @@ def main() -> None:
         raw_glob = f"{locations(settings).raw_events}/ingest_date={last}/*/*.jsonl.gz"
         out = home / "duckdb"
         out.mkdir()
-        duck = duckdb_pipeline(raw_glob, locations(settings).raw_devices, out, last)
+        duck = duckdb_pipeline(
+            raw_glob, locations(settings).raw_devices, out, last, settings.max_lateness_days
+        )
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)

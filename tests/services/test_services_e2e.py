@@ -29,6 +29,7 @@ from services_tools import (
     iceberg_rows,
 )
 
+from lakehouse.events import REASON_CODES
 from lakehouse.generator import GeneratorConfig, generate_day
 from lakehouse.storage import filesystem, list_files, read_bytes
 from lakehouse.tables import locations
@@ -236,6 +237,19 @@ def test_deltalake_reads_the_silver_table_spark_wrote(clean: Scenario, batches, 
     assert len(ids) == totals(summary, "silver")["inserted"]
     quarantine = delta_rows(clean.settings, locations(clean.settings).silver_quarantine)
     assert len(quarantine) == totals(summary, "silver")["quarantined"]
+
+
+def test_quarantine_holds_every_injected_bad_line_with_its_reason(clean: Scenario, batches) -> None:
+    """Read from S3 with deltalake: each reason code counted as often as the generator injected
+    its class (blank and invisible keys and 1970 clock resets included)."""
+    rows = delta_rows(clean.settings, locations(clean.settings).silver_quarantine)
+    found = Counter(reason for r in rows for reason in r["reasons"])
+    injected: Counter[str] = Counter()
+    for batch in batches.values():
+        injected.update({k: v for k, v in batch.injected.items() if k in REASON_CODES})
+    assert injected["invalid_key"] > 0
+    assert injected["stale_timestamp"] > 0
+    assert found == injected
 
 
 def test_pyiceberg_reads_the_gold_tables_spark_wrote(clean: Scenario, batches) -> None:
