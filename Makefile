@@ -1,4 +1,4 @@
-# IoT lakehouse: one Makefile for the embedded demo, the tests and (later) the kind cluster.
+# IoT lakehouse: one Makefile for the embedded demo, the tests, the kind cluster and GitOps.
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
