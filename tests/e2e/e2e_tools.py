@@ -168,6 +168,34 @@ def port_forward(
         proc.wait(timeout=10)
 
 
+@contextmanager
+def cluster_reader_settings(
+    settings_data: dict[str, str], credentials: dict[str, str]
+) -> Iterator[Any]:
+    """The lakehouse settings of the cluster's ConfigMap and Secret, with the object store and
+    the catalog reached through port-forwards: what deltalake and pyiceberg read with."""
+    from urllib.parse import urlsplit
+
+    from lakehouse.settings import load_settings
+
+    catalog = urlsplit(settings_data["LAKEHOUSE_CATALOG_URI"].removeprefix("jdbc:"))
+    s3 = urlsplit(settings_data["LAKEHOUSE_S3_ENDPOINT"])
+    with (
+        port_forward(f"svc/{s3.hostname}", s3.port or 80) as s3_port,
+        port_forward(f"svc/{catalog.hostname}", catalog.port or 5432) as pg_port,
+    ):
+        keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "LAKEHOUSE_CATALOG_USER",
+                "LAKEHOUSE_CATALOG_PASSWORD")  # fmt: skip
+        env = {
+            **settings_data,
+            "LAKEHOUSE_HOME": str(OUT / "home"),
+            "LAKEHOUSE_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
+            "LAKEHOUSE_CATALOG_URI": f"jdbc:postgresql://127.0.0.1:{pg_port}{catalog.path}",
+            **{k: credentials[k] for k in keys},
+        }
+        yield load_settings(env)
+
+
 # ---------------------------------------------------------------------------------------------
 # What the DAG starts, watched from outside: SparkApplications and pods with their timestamps.
 

@@ -238,6 +238,33 @@ def test_the_dag_runs_green_once(
     assert {t["task_id"]: t["state"] for t in tis} == {s.name: "success" for s in STAGES}
 
 
+def test_the_cluster_quarantine_holds_the_injected_bad_lines_with_their_reasons(
+    deployed: str, airflow: Airflow, day: date, phases: Phases
+) -> None:
+    """Read from SeaweedFS with deltalake: the run's ingest day quarantined every class the
+    generator injected (invalid keys and 1970 clock resets included), as often as it did."""
+    from collections import Counter
+
+    from e2e_tools import cluster_reader_settings, kubectl_json
+    from table_readers import delta_rows
+
+    from lakehouse.events import REASON_CODES
+    from lakehouse.generator import GeneratorConfig, generate_day
+    from lakehouse.tables import locations
+
+    data = kubectl_json("get", "configmap", "lakehouse-settings")["data"]
+    with cluster_reader_settings(data, secret_data("lakehouse-credentials")) as settings:
+        rows = delta_rows(settings, locations(settings).silver_quarantine)
+        # The run's interval starts on DAY: its raw objects carry ingest_date=DAY.
+        found = Counter(reason for r in rows if r["ingest_date"] == day for reason in r["reasons"])
+        injected = generate_day(GeneratorConfig.from_settings(settings), day).injected
+    expected = Counter({k: v for k, v in injected.items() if k in REASON_CODES})
+    phases.facts["quarantine"] = dict(found)
+    assert expected["invalid_key"] > 0
+    assert expected["stale_timestamp"] > 0
+    assert found == expected
+
+
 def test_a_pushed_setting_rolls_out_within_the_poll_interval(
     git_server: GitServer, checkout: Path, phases: Phases
 ) -> None:
