@@ -10,7 +10,6 @@ is skipped, saying so.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -33,42 +32,31 @@ from e2e_tools import (
     make,
     now,
     port_forward,
-    say,
     secret_data,
+    skip_outside_e2e,
 )
 
 PHASES = Phases()
-OUTCOMES: dict[str, str] = {}
 # The interval of the run: yesterday's, the one the scheduler itself starts on unpause, so the
 # e2e follows that run as `make run` does (no second run of the same interval).
 DAY = (now() - timedelta(hours=2)).date() - timedelta(days=1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("LAKEHOUSE_E2E") == "1":
-        return
-    skip = pytest.mark.skip(
-        reason="the cluster e2e tier runs only under `make e2e` (LAKEHOUSE_E2E=1): it builds a "
-        "kind cluster, every image and runs the DAG (an hour and more cold)"
+    skip_outside_e2e(
+        items,
+        "tests/e2e",
+        "the cluster e2e tier runs only under `make e2e` (LAKEHOUSE_E2E=1): it builds a "
+        "kind cluster, every image and runs the DAG (an hour and more cold)",
     )
-    for item in items:
-        if "tests/e2e" in str(item.fspath):
-            item.add_marker(skip)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" or report.outcome != "passed":
-        OUTCOMES[report.nodeid.split("::")[-1]] = report.outcome
+    PHASES.record(report)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if os.environ.get("LAKEHOUSE_E2E") != "1" or not PHASES.rows:
-        return
-    total = sum(r["seconds"] for r in PHASES.rows)
-    path = PHASES.write({"total_seconds": round(total, 1), "tests": OUTCOMES})
-    say(f"summary: {path} (phases {total:.0f} s)")
-    for row in PHASES.rows:
-        print(f"    {row['phase']:48} {row['seconds']:>8.1f} s  {row['outcome']}")
+    PHASES.finish()
 
 
 @pytest.fixture(scope="session")

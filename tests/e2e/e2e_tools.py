@@ -41,10 +41,38 @@ def say(text: str) -> None:
 # Phases: each prints its time and lands in the JSON summary.
 
 
+def skip_outside_e2e(items: list[Any], folder: str, reason: str) -> None:
+    """Mark the tests under ``folder`` skipped unless LAKEHOUSE_E2E=1 (set by the make target)."""
+    if os.environ.get("LAKEHOUSE_E2E") == "1":
+        return
+    import pytest
+
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if f"{folder}/" in str(item.fspath):
+            item.add_marker(skip)
+
+
 @dataclass
 class Phases:
     rows: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+    def record(self, report: Any) -> None:
+        """A test's outcome (pytest_runtest_logreport): its call, or a failed setup/teardown."""
+        if report.when == "call" or report.outcome != "passed":
+            self.outcomes[report.nodeid.split("::")[-1]] = report.outcome
+
+    def finish(self, name: str = "summary") -> None:
+        """Write the JSON summary and print each phase's time (pytest_sessionfinish)."""
+        if os.environ.get("LAKEHOUSE_E2E") != "1" or not self.rows:
+            return
+        total = sum(r["seconds"] for r in self.rows)
+        path = self.write({"total_seconds": round(total, 1), "tests": self.outcomes}, name)
+        say(f"summary: {path} (phases {total:.0f} s)")
+        for row in self.rows:
+            print(f"    {row['phase']:48} {row['seconds']:>8.1f} s  {row['outcome']}")
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
