@@ -6,6 +6,8 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag
 from lakehouse_dags.operators import DAG_KWARGS, LakehouseSparkOperator
 
+from lakehouse.pipeline import TABLE_SERVICES
+
 MAINTENANCE_MODULE = "spark_apps.maintenance"
 RETAIN_DAYS = 7
 
@@ -39,12 +41,14 @@ def lakehouse_maintenance() -> None:
     delta = LakehouseSparkOperator(
         task_id="delta_maintenance",
         module=MAINTENANCE_MODULE,
+        services=TABLE_SERVICES,
         extra_args=["--formats", "delta", "--retain-days", str(RETAIN_DAYS)],
         doc_md="Delta OPTIMIZE and VACUUM of every Delta table.",
     )
     iceberg = LakehouseSparkOperator(
         task_id="iceberg_maintenance",
         module=MAINTENANCE_MODULE,
+        services=TABLE_SERVICES,
         extra_args=["--formats", "iceberg", "--retain-days", str(RETAIN_DAYS)],
         doc_md="Iceberg rewrite_data_files, expire_snapshots and remove_orphan_files.",
     )

@@ -8,6 +8,11 @@ they can never drift. Each stage names a module with
 
 ML stages (features, train_anomaly, train_forecast, score, report) are ``kind="python"``
 stages of the ``ml`` package, downstream of ``gold``: no Spark, so their pods stay small.
+
+Each stage names the services it uses; in the cluster its pod gets exactly their credentials
+and NetworkPolicy client labels, as the chart's pipeline contract spells them
+(charts/lakehouse/templates/common/pipeline-configmap.yaml). Every stage takes its writer lock
+in the catalog database (lakehouse/locks.py), so every stage uses ``catalog``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 StageKind = Literal["python", "spark"]
+# The services of the chart's pipeline contract: S3, the catalog database (Iceberg's JDBC
+# catalog and the writer locks), the MLflow tracking server.
+Service = Literal["objectStore", "catalog", "mlflow"]
+SERVICES: tuple[Service, ...] = ("objectStore", "catalog", "mlflow")
+# What a stage that reads or writes tables uses (maintenance too); the ML stages add MLflow.
+TABLE_SERVICES: tuple[Service, ...] = ("objectStore", "catalog")
+ML_SERVICES: tuple[Service, ...] = (*TABLE_SERVICES, "mlflow")
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,7 @@ class Stage:
     module: str
     upstream: tuple[str, ...]
     description: str
+    services: tuple[Service, ...]
     # Writer-lock scope (default: the stage's name). Stages sharing a scope never run at once
     # on one warehouse: ingest rewrites the raw day that bronze reads, so they share "raw".
     lock: str = ""
@@ -38,6 +51,7 @@ STAGES: tuple[Stage, ...] = (
         "lakehouse.ingest",
         (),
         "Generate the interval's raw sensor events (gzip JSON lines) into the raw zone.",
+        TABLE_SERVICES,
         lock="raw",
     ),
     Stage(
@@ -46,6 +60,7 @@ STAGES: tuple[Stage, ...] = (
         "spark_apps.bronze",
         ("ingest",),
         "Land every raw line in Delta with parsed fields, corrupt flag and lineage.",
+        TABLE_SERVICES,
         lock="raw",
     ),
     Stage(
@@ -54,6 +69,7 @@ STAGES: tuple[Stage, ...] = (
         "spark_apps.silver",
         ("bronze",),
         "Validate, type and de-duplicate into Delta (MERGE); quarantine rejects with reasons.",
+        TABLE_SERVICES,
     ),
     Stage(
         "gold",
@@ -61,6 +77,7 @@ STAGES: tuple[Stage, ...] = (
         "spark_apps.gold",
         ("silver",),
         "Recompute hourly device and daily site metrics in Iceberg for the keys touched.",
+        TABLE_SERVICES,
     ),
     Stage(
         "features",
@@ -68,6 +85,7 @@ STAGES: tuple[Stage, ...] = (
         "ml.features",
         ("gold",),
         "Build per-event and per-device-hour features (Delta) for the event dates touched.",
+        ML_SERVICES,
     ),
     Stage(
         "train_anomaly",
@@ -75,6 +93,7 @@ STAGES: tuple[Stage, ...] = (
         "ml.train_anomaly",
         ("features",),
         "Train the IsolationForest detector, evaluate it on ground truth, register in MLflow.",
+        ML_SERVICES,
     ),
     Stage(
         "train_forecast",
@@ -82,6 +101,7 @@ STAGES: tuple[Stage, ...] = (
         "ml.train_forecast",
         ("features",),
         "Train the LightGBM next-hour forecaster against seasonal naive, register in MLflow.",
+        ML_SERVICES,
     ),
     Stage(
         "score",
@@ -89,6 +109,7 @@ STAGES: tuple[Stage, ...] = (
         "ml.score",
         ("train_anomaly", "train_forecast"),
         "Score the interval with the champion models into Iceberg gold prediction tables.",
+        ML_SERVICES,
     ),
     Stage(
         "report",
@@ -96,8 +117,19 @@ STAGES: tuple[Stage, ...] = (
         "ml.report",
         ("score",),
         "Write the HTML report with plots under the warehouse and log it to MLflow.",
+        ML_SERVICES,
     ),
 )
+
+
+def _check_services(stages: Iterable[Stage]) -> None:
+    for s in stages:
+        unknown = set(s.services) - set(SERVICES)
+        if unknown:
+            raise ValueError(f"stage {s.name!r} uses unknown service(s) {sorted(unknown)}")
+
+
+_check_services(STAGES)
 
 
 def stage(name: str) -> Stage:

@@ -1,9 +1,12 @@
 """All configuration, in one place, from the environment.
 
-No other module reads the environment. Embedded defaults live under ``LAKEHOUSE_HOME``
-(default ``./.lakehouse``): a local warehouse folder, an Iceberg JDBC catalog on SQLite and a
-local MLflow store. The same keys point at S3 and PostgreSQL in the cluster, where the chart
-injects them from one ConfigMap (plain settings) and one Secret (credentials).
+No other module reads a setting from the environment (ml/stage.py and spark_apps/session.py
+only set quiet defaults for libraries); :func:`settings_keys` lists every variable read here,
+and the tests hold the chart's ConfigMap and pipeline contract to it. Embedded defaults live
+under ``LAKEHOUSE_HOME`` (default ``./.lakehouse``): a local warehouse folder, an Iceberg JDBC
+catalog on SQLite and a local MLflow store. The same keys point at S3 and PostgreSQL in the
+cluster, where the chart injects them from one ConfigMap (plain settings) and one Secret
+(credentials).
 
 | variable                         | default (embedded)                      |
 |----------------------------------|-----------------------------------------|
@@ -11,22 +14,28 @@ injects them from one ConfigMap (plain settings) and one Secret (credentials).
 | LAKEHOUSE_RAW_URI                | $LAKEHOUSE_HOME/raw   (or s3://bucket/…)|
 | LAKEHOUSE_WAREHOUSE_URI          | $LAKEHOUSE_HOME/warehouse               |
 | LAKEHOUSE_CATALOG_URI            | jdbc:sqlite:$LAKEHOUSE_HOME/catalog.db  |
-| LAKEHOUSE_CATALOG_USER/_PASSWORD | unset                                   |
+| LAKEHOUSE_CATALOG_USER           | unset                                   |
+| LAKEHOUSE_CATALOG_PASSWORD       | unset                                   |
 | LAKEHOUSE_CATALOG_NAME           | lakehouse                               |
 | LAKEHOUSE_S3_ENDPOINT            | unset (AWS default endpoint)            |
-| AWS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY/AWS_REGION | standard AWS variables   |
+| AWS_ACCESS_KEY_ID                | standard AWS variables                  |
+| AWS_SECRET_ACCESS_KEY            | standard AWS variables                  |
+| AWS_REGION                       | us-east-1                               |
 | MLFLOW_TRACKING_URI              | sqlite:///$LAKEHOUSE_HOME/mlflow.db (*) |
 | LAKEHOUSE_MLFLOW_PREFIX          | lakehouse: names lakehouse-anomaly, … (**)  |
 | LAKEHOUSE_SPARK_MASTER           | local[2]; under spark-submit: its master|
+| PYSPARK_GATEWAY_PORT             | set by spark-submit (tells it is there) |
 | LAKEHOUSE_SHUFFLE_PARTITIONS     | 4                                       |
 | LAKEHOUSE_SPARK_DRIVER_MEMORY    | 3g                                      |
 | LAKEHOUSE_SPARK_UI               | false                                   |
 | LAKEHOUSE_JARS_CACHE             | ~/.cache/lakehouse/ivy                  |
 | LAKEHOUSE_SEED                   | 42                                      |
-| LAKEHOUSE_DEVICES / _SITES       | 40 / 4                                  |
+| LAKEHOUSE_DEVICES                | 40                                      |
+| LAKEHOUSE_SITES                  | 4                                       |
 | LAKEHOUSE_READING_SECONDS        | 60  (one reading per device per minute) |
 | LAKEHOUSE_BAD_RATES              | unset: generator defaults; "malformed_json=0.01,…" overrides |
-| LAKEHOUSE_DEMO_START / _DAYS     | 2026-01-05 / 3 (a forecast needs a day before) |
+| LAKEHOUSE_DEMO_START             | 2026-01-05                              |
+| LAKEHOUSE_DEMO_DAYS              | 3 (a forecast needs a day before)       |
 | LAKEHOUSE_LOCK_TIMEOUT_SECONDS   | 1800: how long a stage waits for another run's writer lock |
 | LAKEHOUSE_MAX_LATENESS_DAYS      | 7: the lateness horizon (***)           |
 
@@ -215,6 +224,31 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         lock_timeout_seconds=_int(env, p + "LOCK_TIMEOUT_SECONDS", 1800, minimum=1),
         max_lateness_days=_int(env, p + "MAX_LATENESS_DAYS", 7, minimum=1),
     )
+
+
+class _ReadRecorder(Mapping[str, str]):
+    """An empty environment that remembers every variable asked of it."""
+
+    def __init__(self) -> None:
+        self.asked: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.add(key)
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def settings_keys() -> frozenset[str]:
+    """Every variable :func:`load_settings` reads: the contract a deployment's ConfigMap and
+    Secret are checked against (a key the code never reads is a typo or a leftover)."""
+    recorder = _ReadRecorder()
+    load_settings(recorder)
+    return frozenset(recorder.asked)
 
 
 BOOTSTRAP_DATABASE_PREFIXES = ("CATALOG", "MLFLOW", "AIRFLOW")

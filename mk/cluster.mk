@@ -61,7 +61,7 @@ setup: ## up, then ingest one day of raw events
 	@$(MAKE) -j1 --no-print-directory kind-up ingest
 
 .PHONY: ingest
-ingest: ## Run the ingest stage as a Job in the cluster (DAY=YYYY-MM-DD, default: yesterday)
+ingest: venv ## Run the ingest stage as a Job in the cluster (DAY=YYYY-MM-DD, default: yesterday)
 	$(CLUSTER_SH) ingest
 
 .PHONY: run

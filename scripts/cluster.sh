@@ -224,6 +224,13 @@ require_cluster() {
 
 kc() { "$KUBECTL" --kubeconfig "$KCFG" "$@"; }
 kcn() { kc --namespace "$NAMESPACE" "$@"; }
+# The chart's object of one component, found by its labels: the chart alone names its objects
+# (fullnameOverride and all). `component svc mlflow` -> service/lakehouse-mlflow, or nothing.
+component() {
+  kcn get "$1" -o name \
+    -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/part-of=lakehouse,app.kubernetes.io/component=$2" \
+    2>/dev/null | head -n 1
+}
 
 cmd_preflight() {
   require_docker
@@ -383,20 +390,26 @@ print((now - timedelta(days=1)).date().isoformat())'
 
 cmd_ingest() {
   require_cluster
-  local day="${DAY:-$(default_day)}" end job
+  local day="${DAY:-$(default_day)}" end job contract
   [[ "$day" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || die "DAY must be YYYY-MM-DD, got \"$day\"."
   end="$(next_day "$day")"
   job="$RELEASE-ingest-${day//-/}"
+  # The release's pipeline contract: the names, keys and labels the DAG's stage pods get.
+  contract="$(kcn get configmap -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/part-of=lakehouse,app.kubernetes.io/component=pipeline" \
+    -o jsonpath='{.items[0].data.deployment\.json}')" || contract=""
+  [[ -n "$contract" ]] || die "no pipeline ConfigMap of release $RELEASE in $NAMESPACE: \`make deploy\` first."
   say "ingest $day as Job $job"
   kcn delete job "$job" --ignore-not-found --wait >/dev/null
-  "$PYTHON" "$ROOT/scripts/cluster_jobs.py" ingest --name "$job" --release "$RELEASE" \
-    --image "lakehouse/python:$IMAGE_TAG" --start "$day" --end "$end" | kcn apply -f -
+  "$ROOT/.venv/bin/python" "$ROOT/scripts/cluster_jobs.py" ingest --deployment - --name "$job" \
+    --start "$day" --end "$end" <<<"$contract" | kcn apply -f -
   watchdog --job "$job" --timeout "${INGEST_TIMEOUT:-900}"
   kcn logs "job/$job" --tail=50
 }
 
 airflow() {
-  kcn exec "${AIRFLOW_EXEC:-deploy/$RELEASE-airflow-scheduler}" -- airflow "$@"
+  local target="${AIRFLOW_EXEC:-$(component deploy airflow-scheduler)}"
+  [[ -n "$target" ]] || die "no Airflow scheduler of release $RELEASE in $NAMESPACE (\`make status\`)"
+  kcn exec "$target" -- airflow "$@"
 }
 
 next_day() {
@@ -521,18 +534,16 @@ cmd_port_forward() {
     lines+=("$(printf '  %-14s http://127.0.0.1:%s   %s' "$1" "$3" "$5")")
   }
   mkdir -p "$STATE"
-  svc="svc/$RELEASE-airflow-api-server"
-  if kcn get "$svc" >/dev/null 2>&1; then
-    forward Airflow "$svc" "${AIRFLOW_PORT:-8080}" 8080 "user admin, password: see below"
-  fi
-  kcn get "svc/$RELEASE-mlflow" >/dev/null 2>&1 \
-    && forward MLflow "svc/$RELEASE-mlflow" "${MLFLOW_PORT:-5000}" 5000 "no login"
+  svc="$(component svc airflow-api-server)"
+  [[ -z "$svc" ]] || forward Airflow "$svc" "${AIRFLOW_PORT:-8080}" 8080 "user admin, password: see below"
+  svc="$(component svc mlflow)"
+  [[ -z "$svc" ]] || forward MLflow "$svc" "${MLFLOW_PORT:-5000}" 5000 "no login"
   # The object store's browser: SeaweedFS's filer UI (8889: JupyterLab's forward takes 8888),
   # or MinIO's console when objectStore.server=minio.
-  kcn get "svc/$RELEASE-seaweedfs" >/dev/null 2>&1 \
-    && forward "SeaweedFS filer" "svc/$RELEASE-seaweedfs" "${FILER_PORT:-8889}" 8888 "browse the buckets (no login; loopback only)"
-  kcn get "svc/$RELEASE-minio" >/dev/null 2>&1 \
-    && forward "MinIO console" "svc/$RELEASE-minio" "${MINIO_CONSOLE_PORT:-9001}" 9001 "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+  svc="$(component svc seaweedfs)"
+  [[ -z "$svc" ]] || forward "SeaweedFS filer" "$svc" "${FILER_PORT:-8889}" 8888 "browse the buckets (no login; loopback only)"
+  svc="$(component svc minio)"
+  [[ -z "$svc" ]] || forward "MinIO console" "$svc" "${MINIO_CONSOLE_PORT:-9001}" 9001 "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
   driver="$(kcn get pods -l spark-role=driver --field-selector=status.phase=Running \
     --sort-by=.metadata.creationTimestamp -o name 2>/dev/null | tail -n1 || true)"
   if [[ -n "$driver" ]]; then

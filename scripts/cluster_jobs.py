@@ -1,13 +1,13 @@
-"""Manifests of one-off Jobs `make` runs in the laptop cluster (standard library only; JSON,
-which kubectl applies like YAML).
+"""Manifests of one-off Jobs `make` runs in the laptop cluster (JSON, which kubectl applies like
+YAML).
 
-    cluster_jobs.py ingest --name N --image I --start D --end D [--release R]
+    cluster_jobs.py ingest --deployment FILE --name N --start D --end D
 
-The ingest Job runs the same command and takes settings and credentials the same way as the
-DAG's ingest pod (dags/templates/stage_pod.yaml): `python -m lakehouse.ingest --start --end
---run-id`, the settings ConfigMap by envFrom and, of the credentials Secret, the object-store
-keys plus the catalog role (the stage's writer lock lives in the catalog database,
-lakehouse/locks.py); it carries the client labels the chart's NetworkPolicies admit.
+The ingest Job's pod is the DAG's own stage pod: dags/templates/stage_pod.yaml rendered with the
+pipeline's ingest stage and the release's pipeline contract (the chart's ConfigMap
+<fullname>-pipeline, key deployment.json, that scripts/cluster.sh reads from the cluster). So
+the Job runs the same command with the same image, settings, credentials and client labels as
+the DAG's ingest task, and there is no second copy of any of them here.
 """
 
 from __future__ import annotations
@@ -15,86 +15,57 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "dags" / "templates"
+sys.path[:0] = [str(ROOT), str(ROOT / "dags")]
 
-def secret_env(secret: str, *keys: str) -> list[dict[str, Any]]:
-    return [
-        {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for key in keys
-    ]
+from lakehouse_dags.deployment import Deployment, parse_contract  # noqa: E402
+
+from lakehouse.pipeline import stage  # noqa: E402
 
 
-def ingest_job(
-    *, name: str, image: str, start: str, end: str, release: str = "lakehouse"
-) -> dict[str, Any]:
-    labels = {
-        "app.kubernetes.io/name": "lakehouse",
-        "app.kubernetes.io/part-of": "lakehouse",
-        "app.kubernetes.io/component": "stage-ingest",
-        "app.kubernetes.io/managed-by": "make",
-    }
-    container = {
-        "name": "base",
-        "image": image,
-        # Images are loaded into the node with `kind load`, never pulled.
-        "imagePullPolicy": "IfNotPresent",
-        "command": ["python", "-m", "lakehouse.ingest"],
-        "args": ["--start", start, "--end", end, "--run-id", f"make-{name}"],
-        "envFrom": [{"configMapRef": {"name": f"{release}-settings"}}],
-        "env": [
-            *secret_env(
-                f"{release}-credentials",
-                "AWS_ACCESS_KEY_ID",
-                "AWS_SECRET_ACCESS_KEY",
-                "LAKEHOUSE_CATALOG_USER",
-                "LAKEHOUSE_CATALOG_PASSWORD",
-            ),
-            {"name": "HOME", "value": "/tmp"},
-        ],
-        "resources": {
-            "requests": {"cpu": "250m", "memory": "1Gi"},
-            "limits": {"cpu": "1", "memory": "2Gi"},
-        },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-    }
+def stage_pod(stage_name: str, contract: dict[str, Any], start: str, end: str, run_id: str) -> Any:
+    """The stage pod template rendered outside Airflow, for one stage and one interval."""
+    import jinja2
+    import yaml
+
+    found = stage(stage_name)
+    if found.kind != "python":
+        raise SystemExit(f"stage {stage_name!r} is a {found.kind} stage, not a pod")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined
+    )
+    text = env.get_template("stage_pod.yaml").render(
+        task=SimpleNamespace(task_id=found.name, module=found.module, services=found.services),
+        lakehouse=Deployment(contract),
+        data_interval_start=datetime.fromisoformat(start).replace(tzinfo=UTC),
+        data_interval_end=datetime.fromisoformat(end).replace(tzinfo=UTC),
+        run_id=run_id,
+        managed_by="make",
+    )
+    return yaml.safe_load(text)
+
+
+def ingest_job(*, name: str, contract: dict[str, Any], start: str, end: str) -> dict[str, Any]:
+    pod = stage_pod("ingest", contract, start, end, run_id=f"make-{name}")
+    labels = pod["metadata"]["labels"]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": name, "labels": labels},
+        "metadata": {
+            "name": name,
+            "labels": {k: v for k, v in labels.items() if k.startswith("app.kubernetes.io/")},
+        },
         "spec": {
             "backoffLimit": 2,
             # Kept a day for `make logs`, then garbage-collected.
             "ttlSecondsAfterFinished": 86400,
-            "template": {
-                "metadata": {
-                    "labels": {
-                        **labels,
-                        "lakehouse/object-store-client": "true",
-                        "lakehouse/postgres-client": "true",
-                    }
-                },
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 1000,
-                        "runAsGroup": 1000,
-                        "fsGroup": 1000,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
-                },
-            },
+            "template": {"metadata": pod["metadata"], "spec": pod["spec"]},
         },
     }
 
@@ -103,15 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="job", required=True)
     ingest = sub.add_parser("ingest")
+    ingest.add_argument(
+        "--deployment", required=True, help="the pipeline contract (JSON file, - for stdin)"
+    )
     ingest.add_argument("--name", required=True)
-    ingest.add_argument("--image", required=True)
     ingest.add_argument("--start", required=True)
     ingest.add_argument("--end", required=True)
-    ingest.add_argument("--release", default="lakehouse")
     args = parser.parse_args(argv)
-    job = ingest_job(
-        name=args.name, image=args.image, start=args.start, end=args.end, release=args.release
-    )
+    source = sys.stdin if args.deployment == "-" else open(args.deployment)  # noqa: SIM115
+    with source:
+        contract = parse_contract(source.read())
+    job = ingest_job(name=args.name, contract=contract, start=args.start, end=args.end)
     json.dump(job, sys.stdout, indent=2)
     print()
     return 0

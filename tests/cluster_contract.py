@@ -1,22 +1,64 @@
-"""What several test tiers share about the cluster: the settings the chart's ConfigMap gives a
-pod with default values, and the strict reading of a CRD schema the API server applies."""
+"""What several test tiers share about the cluster: the settings ConfigMap and the pipeline
+contract of the chart's default install, rendered by the pinned helm (never typed here, so they
+cannot drift from the chart), and the strict reading of a CRD schema the API server applies."""
 
 from __future__ import annotations
 
+import functools
+import sys
+from pathlib import Path
 from typing import Any
 
-# The lakehouse ConfigMap of the chart's default install (S3 on MinIO, PostgreSQL catalog).
-CLUSTER_ENV = {
-    "LAKEHOUSE_HOME": "/tmp/lakehouse",
-    "LAKEHOUSE_RAW_URI": "s3://lakehouse-raw",
-    "LAKEHOUSE_WAREHOUSE_URI": "s3://lakehouse-warehouse",
-    "LAKEHOUSE_CATALOG_URI": "jdbc:postgresql://lakehouse-postgres:5432/iceberg",
-    "LAKEHOUSE_CATALOG_NAME": "lakehouse",
-    "LAKEHOUSE_S3_ENDPOINT": "http://lakehouse-minio:9000",
-    "AWS_REGION": "us-east-1",
-    "MLFLOW_TRACKING_URI": "http://lakehouse-mlflow:5000",
-    "LAKEHOUSE_SHUFFLE_PARTITIONS": "4",
-}
+MANIFESTS = Path(__file__).resolve().parent / "manifests"
+
+
+@functools.cache
+def render_default_install(sets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """`helm template lakehouse charts/lakehouse -n lakehouse` (plus ``--set``s), parsed."""
+    if str(MANIFESTS) not in sys.path:
+        sys.path.insert(0, str(MANIFESTS))
+    import pytest
+    from manifest_tools import Renderer, ToolMissingError, ensure_tools, load_docs, read_versions
+
+    try:
+        helm = ensure_tools()
+    except ToolMissingError as error:
+        pytest.skip(f"the chart cannot be rendered here: {error}")
+    return load_docs(Renderer(helm, read_versions()["KUBERNETES_VERSION"]).render(sets=sets))
+
+
+@functools.cache
+def _default_install() -> tuple[tuple[str, str], ...]:
+    docs = render_default_install()
+    configmaps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    return (
+        ("settings", _json(configmaps["lakehouse-settings"]["data"])),
+        ("contract", configmaps["lakehouse-pipeline"]["data"]["deployment.json"]),
+    )
+
+
+def _json(data: dict[str, str]) -> str:
+    import json
+
+    return json.dumps(data, sort_keys=True)
+
+
+def chart_env() -> dict[str, str]:
+    """The settings ConfigMap of `helm install lakehouse charts/lakehouse -n lakehouse`."""
+    import json
+
+    return json.loads(dict(_default_install())["settings"])
+
+
+def pipeline_contract() -> str:
+    """The pipeline contract (JSON) the same install gives the Airflow pods."""
+    return dict(_default_install())["contract"]
+
+
+def worker_env() -> dict[str, str]:
+    """What an Airflow worker of that install renders its tasks with: the settings ConfigMap
+    (envFrom) plus the pipeline contract (LAKEHOUSE_K8S_DEPLOYMENT)."""
+    return {**chart_env(), "LAKEHOUSE_K8S_DEPLOYMENT": pipeline_contract()}
 
 
 def strict(schema: Any) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.pipeline import STAGES, Stage, edges, topological_order
-from lakehouse.settings import SettingsError, load_settings, parse_rates
+from lakehouse.settings import SettingsError, load_settings, parse_rates, settings_keys
 from lakehouse.tables import locations, spark_uri
 from lakehouse.versions import maven_packages, parse_versions, versions
 
@@ -99,6 +99,57 @@ def test_pipeline_definition_is_a_dag_in_order():
     order = [s.name for s in topological_order(STAGES)]
     assert order[:4] == ["ingest", "bronze", "silver", "gold"]
     assert ("bronze", "silver") in edges()
-    cyclic = (Stage("a", "python", "m", ("b",), ""), Stage("b", "python", "m", ("a",), ""))
+    cyclic = (
+        Stage("a", "python", "m", ("b",), "", ("catalog",)),
+        Stage("b", "python", "m", ("a",), "", ("catalog",)),
+    )
     with pytest.raises(ValueError, match="cycle"):
         topological_order(cyclic)
+
+
+def test_every_key_the_code_reads_is_documented():
+    import lakehouse.settings as module
+
+    undocumented = [k for k in settings_keys() if k not in module.__doc__]
+    assert undocumented == [], "add them to the table in lakehouse/settings.py"
+
+
+@pytest.mark.parametrize("server", ["seaweedfs", "minio"])
+def test_the_chart_gives_only_keys_the_code_reads(server):
+    """A ConfigMap key or contract env entry the code never reads is a typo or a leftover."""
+    import json
+
+    from cluster_contract import render_default_install
+
+    docs = render_default_install(sets=(f"objectStore.server={server}",))
+    (settings_cm,) = [d for d in docs if d["metadata"]["name"] == "lakehouse-settings"]
+    (pipeline_cm,) = [d for d in docs if d["metadata"]["name"] == "lakehouse-pipeline"]
+    contract = json.loads(pipeline_cm["data"]["deployment.json"])
+    secret_env = {e["name"] for s in contract["services"].values() for e in s["secretEnv"]}
+    assert set(settings_cm["data"]) - settings_keys() == set()
+    assert secret_env - settings_keys() == set()
+    # ... and they are the real thing, not an empty match.
+    assert {"LAKEHOUSE_WAREHOUSE_URI", "LAKEHOUSE_MAX_LATENESS_DAYS"} <= set(settings_cm["data"])
+    assert {"AWS_ACCESS_KEY_ID", "LAKEHOUSE_CATALOG_PASSWORD"} <= secret_env
+
+
+def test_stages_declare_the_services_their_pods_get():
+    tables = {"objectStore", "catalog"}  # every stage takes its writer lock in the catalog db
+    assert {s.name: set(s.services) for s in STAGES} == {
+        "ingest": tables,
+        "bronze": tables,
+        "silver": tables,
+        "gold": tables,
+        "features": tables | {"mlflow"},
+        "train_anomaly": tables | {"mlflow"},
+        "train_forecast": tables | {"mlflow"},
+        "score": tables | {"mlflow"},
+        "report": tables | {"mlflow"},
+    }
+
+
+def test_a_stage_with_an_unknown_service_is_refused():
+    from lakehouse.pipeline import _check_services
+
+    with pytest.raises(ValueError, match=r"stage 'x' uses unknown service\(s\) \['s3'\]"):
+        _check_services([Stage("x", "python", "m", (), "", ("catalog", "s3"))])  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cluster_contract import CLUSTER_ENV
+from cluster_contract import chart_env
 
 from lakehouse.settings import Settings, load_settings
 from spark_apps.session import spark_conf, under_spark_submit
@@ -35,7 +35,7 @@ def table_keys(conf: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture
 def cluster_settings() -> Settings:
-    return load_settings({**CLUSTER_ENV, "LAKEHOUSE_SPARK_MASTER": "local[2]"})
+    return load_settings({**chart_env(), "LAKEHOUSE_SPARK_MASTER": "local[2]"})
 
 
 def test_cluster_conf_has_no_local_only_key_or_path(cluster_settings: Settings) -> None:
@@ -61,9 +61,9 @@ def test_cluster_conf_wires_the_same_tables_and_storage(cluster_settings: Settin
     )
     assert cluster[CATALOG] == "org.apache.iceberg.spark.SparkCatalog"
     assert cluster[f"{CATALOG}.type"] == "jdbc"
-    assert cluster[f"{CATALOG}.uri"] == "jdbc:postgresql://lakehouse-postgres:5432/iceberg"
+    assert cluster[f"{CATALOG}.uri"] == "jdbc:postgresql://lakehouse-postgres:5432/iceberg_catalog"
     assert cluster[f"{CATALOG}.warehouse"] == "s3a://lakehouse-warehouse/iceberg"
-    assert cluster["spark.hadoop.fs.s3a.endpoint"] == "http://lakehouse-minio:9000"
+    assert cluster["spark.hadoop.fs.s3a.endpoint"] == "http://lakehouse-seaweedfs:8333"
     assert cluster["spark.hadoop.fs.s3a.path.style.access"] == "true"
     assert cluster["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "false"
     assert cluster["spark.sql.session.timeZone"] == "UTC"
@@ -87,7 +87,7 @@ def test_embedded_conf_resolves_packages_and_binds_loopback(tmp_path: Path) -> N
 
 
 def test_a_remote_master_keeps_packages_but_not_loopback() -> None:
-    settings = load_settings({**CLUSTER_ENV, "LAKEHOUSE_SPARK_MASTER": "spark://spark:7077"})
+    settings = load_settings({**chart_env(), "LAKEHOUSE_SPARK_MASTER": "spark://spark:7077"})
     conf = spark_conf(settings)
     assert "spark.jars.packages" in conf
     assert "spark.driver.bindAddress" not in conf
@@ -96,8 +96,8 @@ def test_a_remote_master_keeps_packages_but_not_loopback() -> None:
 
 def test_a_spark_submit_driver_keeps_its_master() -> None:
     """What the SparkApplication's driver sees: no LAKEHOUSE_SPARK_MASTER, a py4j gateway."""
-    driver = load_settings({**CLUSTER_ENV, "PYSPARK_GATEWAY_PORT": "40123"})
+    driver = load_settings({**chart_env(), "PYSPARK_GATEWAY_PORT": "40123"})
     assert driver.spark_master is None
     assert under_spark_submit(driver)
-    assert not under_spark_submit(load_settings(CLUSTER_ENV))
+    assert not under_spark_submit(load_settings(chart_env()))
     assert "spark.master" not in spark_conf(driver, cluster=True)

@@ -1,21 +1,14 @@
 """Everything that depends on the deployment, resolved at render time inside the worker.
 
 Nothing here runs at import: the DAG files only reference ``{{ lakehouse.* }}`` in templates, so
-parsing a DAG reads no file, no environment and no network. The Airflow pods get the lakehouse
-ConfigMap and Secret with envFrom like every other lakehouse process; the keys below are the
-DAGs' own (all optional; the defaults match `helm install lakehouse charts/lakehouse -n lakehouse`).
+parsing a DAG reads no file, no environment and no network.
 
-| variable                          | default                                       |
-|-----------------------------------|-----------------------------------------------|
-| LAKEHOUSE_K8S_NAMESPACE           | lakehouse                                     |
-| LAKEHOUSE_K8S_RELEASE             | lakehouse (the Helm release of the chart)     |
-| LAKEHOUSE_SPARK_IMAGE             | lakehouse/spark:<project version>             |
-| LAKEHOUSE_PYTHON_IMAGE            | lakehouse/python:<project version>            |
-| LAKEHOUSE_IMAGE_PULL_POLICY       | IfNotPresent (images loaded with `kind load`) |
-| LAKEHOUSE_SPARK_SERVICE_ACCOUNT   | <release>-spark-operator-spark                |
-| LAKEHOUSE_SECRET                  | <fullname>-credentials (credentials Secret)   |
-| LAKEHOUSE_SPARK_CORE_REQUEST      | 500m (each driver and executor; limit 1 core) |
-| LAKEHOUSE_STAGE_CPU_REQUEST       | 250m (each python stage pod; limit 1 core)    |
+Every name, Secret key and client label a stage pod needs comes from the chart's pipeline
+contract (``charts/lakehouse/templates/common/pipeline-configmap.yaml``), which the Airflow pods
+get as ``LAKEHOUSE_K8S_DEPLOYMENT`` (JSON): nothing here rebuilds a release's object names, so a
+``fullnameOverride``, custom Secret keys or an ``existingSecret`` reach the pods as rendered.
+A stage pod gets exactly the credentials and labels of the services its stage declares
+(``lakehouse.pipeline.Stage.services``).
 
 The Spark version comes from the version matrix (versions.env) through ``lakehouse.versions``;
 the sparkConf from ``spark_apps.session.spark_conf`` on the worker's lakehouse settings.
@@ -24,8 +17,10 @@ the sparkConf from ``spark_apps.session.spark_conf`` on the worker's lakehouse s
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -44,18 +39,51 @@ class DeploymentError(RuntimeError):
     """The worker cannot render a lakehouse task (the message says what is missing)."""
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
+CONTRACT_VARIABLE = "LAKEHOUSE_K8S_DEPLOYMENT"
+# The contract's keys the templates read; a contract without one fails the render naming it.
+CONTRACT_KEYS = (
+    "namespace", "settingsConfigMap", "sparkServiceAccount", "sparkImage", "pythonImage",
+    "imagePullPolicy", "sparkCoreRequest", "stageCpuRequest", "services",
+)  # fmt: skip
+# A Spark executor only reads and writes data files; the driver commits and takes the lock.
+EXECUTOR_SERVICES = ("objectStore",)
 
 
-def cpu_request(name: str, default: str) -> str:
-    """A CPU request from the worker's environment; a malformed one fails the render naming it
-    (the API server would reject the pod later, with a less helpful message)."""
-    value = _env(name, default)
-    if not _CPU_QUANTITY.match(value):
-        raise DeploymentError(f"{name}={value!r} is not a CPU quantity (e.g. 250m or 1)")
-    return value
+def parse_contract(text: str) -> dict[str, Any]:
+    """The chart's pipeline contract from its JSON, checked for what the templates read."""
+    try:
+        contract = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DeploymentError(f"{CONTRACT_VARIABLE} is not JSON: {error}") from None
+    if not isinstance(contract, dict):
+        raise DeploymentError(f"{CONTRACT_VARIABLE} must be a JSON object")
+    missing = [k for k in CONTRACT_KEYS if k not in contract]
+    if missing:
+        raise DeploymentError(f"{CONTRACT_VARIABLE} lacks {missing}: is the chart older?")
+    for key in ("sparkCoreRequest", "stageCpuRequest"):
+        if not _CPU_QUANTITY.match(str(contract[key])):
+            raise DeploymentError(
+                f"{CONTRACT_VARIABLE}: {key}={contract[key]!r} is not a CPU quantity (e.g. 250m)"
+            )
+    return contract
+
+
+def secret_env(contract: dict[str, Any], services: Iterable[str]) -> list[dict[str, Any]]:
+    """The env entries read from Secrets for ``services``, in the contract's order."""
+    known = contract["services"]
+    unknown = [s for s in services if s not in known]
+    if unknown:
+        raise DeploymentError(f"the chart's pipeline contract has no service {unknown}")
+    return [
+        {"name": e["name"], "valueFrom": {"secretKeyRef": {"name": e["secret"], "key": e["key"]}}}
+        for name in services
+        for e in known[name]["secretEnv"]
+    ]
+
+
+def client_labels(contract: dict[str, Any], services: Iterable[str]) -> dict[str, str]:
+    """The NetworkPolicy client labels of ``services`` ("lakehouse/postgres-client": "true")."""
+    return {contract["services"][name]["clientLabel"]: "true" for name in services}
 
 
 def k8s_name(
@@ -85,71 +113,66 @@ def interval_days(start: datetime | None, end: datetime | None) -> tuple[date, d
 
 
 class Deployment:
-    """The ``lakehouse`` template macro: ``{{ lakehouse.namespace }}``, ..."""
+    """The ``lakehouse`` template macro: ``{{ lakehouse.namespace }}``, ...
+
+    The contract is read from the worker's environment when a template asks (or given, for
+    `make ingest`, which renders the stage pod outside Airflow)."""
+
+    def __init__(self, contract: dict[str, Any] | None = None) -> None:
+        self._contract = contract
+
+    @property
+    def contract(self) -> dict[str, Any]:
+        if self._contract is not None:
+            return self._contract
+        text = os.environ.get(CONTRACT_VARIABLE, "").strip()
+        if not text:
+            raise DeploymentError(
+                f"the worker has no {CONTRACT_VARIABLE}: the chart gives every Airflow pod its "
+                "pipeline contract (ConfigMap <fullname>-pipeline, key deployment.json)"
+            )
+        return parse_contract(text)
 
     @property
     def namespace(self) -> str:
-        return _env("LAKEHOUSE_K8S_NAMESPACE", "lakehouse")
-
-    @property
-    def release(self) -> str:
-        return _env("LAKEHOUSE_K8S_RELEASE", "lakehouse")
-
-    @property
-    def fullname(self) -> str:
-        """The chart's fullname: the release name, plus "-lakehouse" unless it contains it."""
-        release = self.release
-        return release if "lakehouse" in release else f"{release}-lakehouse"
+        return self.contract["namespace"]
 
     @property
     def settings_configmap(self) -> str:
-        return f"{self.fullname}-settings"
-
-    @property
-    def credentials_secret(self) -> str:
-        return _env("LAKEHOUSE_SECRET", f"{self.fullname}-credentials")
+        return self.contract["settingsConfigMap"]
 
     @property
     def spark_service_account(self) -> str:
-        return _env("LAKEHOUSE_SPARK_SERVICE_ACCOUNT", f"{self.release}-spark-operator-spark")
-
-    @property
-    def image_tag(self) -> str:
-        """The project version, the tag `make images` gives; only when no image is set."""
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("iot-lakehouse")
-        except PackageNotFoundError:
-            raise DeploymentError(
-                "the worker has no LAKEHOUSE_SPARK_IMAGE / LAKEHOUSE_PYTHON_IMAGE and the "
-                "project is not installed to name its version: set both (the chart does)"
-            ) from None
-
-    def _image(self, variable: str, name: str) -> str:
-        # The image from the environment; the version lookup only when it is missing (the
-        # airflow image carries the project on PYTHONPATH, without package metadata).
-        return _env(variable, "") or f"lakehouse/{name}:{self.image_tag}"
+        return self.contract["sparkServiceAccount"]
 
     @property
     def spark_image(self) -> str:
-        return self._image("LAKEHOUSE_SPARK_IMAGE", "spark")
+        return self.contract["sparkImage"]
 
     @property
     def python_image(self) -> str:
-        return self._image("LAKEHOUSE_PYTHON_IMAGE", "python")
+        return self.contract["pythonImage"]
 
     @property
     def image_pull_policy(self) -> str:
-        return _env("LAKEHOUSE_IMAGE_PULL_POLICY", "IfNotPresent")
+        return self.contract["imagePullPolicy"]
 
     @property
     def spark_core_request(self) -> str:
-        return cpu_request("LAKEHOUSE_SPARK_CORE_REQUEST", "500m")
+        return str(self.contract["sparkCoreRequest"])
 
     @property
     def stage_cpu_request(self) -> str:
-        return cpu_request("LAKEHOUSE_STAGE_CPU_REQUEST", "250m")
+        return str(self.contract["stageCpuRequest"])
+
+    def secret_env(self, services: Iterable[str]) -> list[dict[str, Any]]:
+        return secret_env(self.contract, services)
+
+    def client_labels(self, services: Iterable[str]) -> dict[str, str]:
+        return client_labels(self.contract, services)
+
+    def executor_services(self, services: Iterable[str]) -> list[str]:
+        return [s for s in services if s in EXECUTOR_SERVICES]
 
     @property
     def spark_version(self) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
 
-from lakehouse.pipeline import Stage
+from lakehouse.pipeline import Service, Stage
 from lakehouse_dags.deployment import DEPLOYMENT
 
 # No filesystem access at import (no resolve()): the path is only handed to Jinja's loader.
@@ -83,12 +83,20 @@ DAG_KWARGS: dict[str, Any] = {
 class LakehouseSparkOperator(SparkKubernetesOperator):
     """Submits the SparkApplication of one Spark stage module.
 
-    ``module`` and ``extra_args`` are read by the template (``task.module``); the application's
+    ``module``, ``services`` and ``extra_args`` are read by the template (``task.module``); the
+    application's
     name is rendered per try (no random suffix). Unlike the base operator, a failed application
     is kept for inspection (its timeToLiveSeconds removes it) and only a successful one is deleted.
     """
 
-    def __init__(self, *, module: str, extra_args: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        module: str,
+        services: Sequence[Service],
+        extra_args: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("application_file", SPARK_APPLICATION_TEMPLATE)
         kwargs.setdefault("namespace", "{{ lakehouse.namespace }}")
         kwargs.setdefault("in_cluster", True)
@@ -100,6 +108,7 @@ class LakehouseSparkOperator(SparkKubernetesOperator):
             **kwargs,
         )
         self.module = module
+        self.services = list(services)
         self.extra_args = list(extra_args)
 
     def process_pod_deletion(self, pod: Any, *, reraise: bool = True) -> None:
@@ -116,7 +125,7 @@ class LakehousePodOperator(KubernetesPodOperator):
     template_fields: Sequence[str] = (*KubernetesPodOperator.template_fields, "pod_manifest")
     template_ext: Sequence[str] = (".yaml",)
 
-    def __init__(self, *, module: str, **kwargs: Any) -> None:
+    def __init__(self, *, module: str, services: Sequence[Service], **kwargs: Any) -> None:
         kwargs.setdefault("name", NAME_TEMPLATE)
         kwargs.setdefault("namespace", "{{ lakehouse.namespace }}")
         kwargs.setdefault("in_cluster", True)
@@ -128,6 +137,7 @@ class LakehousePodOperator(KubernetesPodOperator):
             **kwargs,
         )
         self.module = module
+        self.services = list(services)
         self.pod_manifest = STAGE_POD_TEMPLATE
 
     def build_pod_request_obj(self, context: Any = None, *, dry_run: bool = False) -> Any:
@@ -143,7 +153,11 @@ def stage_task(stage: Stage) -> SparkKubernetesOperator | KubernetesPodOperator:
     """The Airflow task of one pipeline stage; its task_id is the stage's name."""
     doc = f"`{stage.module}` ({stage.kind}): {stage.description}"
     if stage.kind == "spark":
-        return LakehouseSparkOperator(task_id=stage.name, module=stage.module, doc_md=doc)
+        return LakehouseSparkOperator(
+            task_id=stage.name, module=stage.module, services=stage.services, doc_md=doc
+        )
     if stage.kind == "python":
-        return LakehousePodOperator(task_id=stage.name, module=stage.module, doc_md=doc)
+        return LakehousePodOperator(
+            task_id=stage.name, module=stage.module, services=stage.services, doc_md=doc
+        )
     raise ValueError(f"stage {stage.name!r} has unknown kind {stage.kind!r}")

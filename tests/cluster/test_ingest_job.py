@@ -1,5 +1,6 @@
-"""The Job `make ingest` applies: valid for the pinned Kubernetes, the DAG's ingest contract,
-the chart's security and NetworkPolicy rules."""
+"""The Job `make ingest` applies, from the default install's pipeline contract as
+scripts/cluster.sh reads it: valid for the pinned Kubernetes, the DAG's ingest stage pod, the
+chart's security and NetworkPolicy rules."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from typing import Any
 
 import pytest
+from cluster_contract import pipeline_contract
 from cluster_tools import ROOT
 
 from lakehouse.pipeline import STAGES
@@ -23,20 +25,32 @@ def job() -> dict[str, Any]:
             sys.executable,
             str(ROOT / "scripts/cluster_jobs.py"),
             "ingest",
+            "--deployment",
+            "-",
             "--name",
             "lakehouse-ingest-20260105",
-            "--image",
-            "lakehouse/python:0.1.0",
             "--start",
             "2026-01-05",
             "--end",
             "2026-01-06",
         ],
+        input=pipeline_contract(),
         capture_output=True,
         text=True,
         check=True,
     )
     return json.loads(proc.stdout)
+
+
+def test_a_malformed_contract_is_refused_with_its_reason() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/cluster_jobs.py"), "ingest", "--deployment", "-",
+         "--name", "x", "--start", "2026-01-05", "--end", "2026-01-06"],
+        input='{"namespace": "lakehouse"}', capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "LAKEHOUSE_K8S_DEPLOYMENT lacks ['settingsConfigMap'" in proc.stderr
+    assert not proc.stdout
 
 
 def test_job_is_valid_for_the_pinned_kubernetes(job: dict[str, Any]) -> None:
@@ -89,6 +103,8 @@ def test_secure_and_admitted_by_the_network_policies(job: dict[str, Any]) -> Non
     (container,) = spec["containers"]
     assert template["metadata"]["labels"]["lakehouse/object-store-client"] == "true"
     assert template["metadata"]["labels"]["lakehouse/postgres-client"] == "true"
+    assert "lakehouse/mlflow-client" not in template["metadata"]["labels"]
+    assert template["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "make"
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert spec["automountServiceAccountToken"] is False

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cluster_contract import CLUSTER_ENV
+from cluster_contract import worker_env
 
 # dag_tools configures Airflow through the environment: import it before Airflow.
 from dag_tools import (
@@ -45,14 +45,18 @@ def maintenance(dagbag: Any) -> Any:
     return dagbag.dags["lakehouse_maintenance"]
 
 
-@pytest.fixture
-def cluster_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for key in list(os.environ):
-        if key.startswith(("LAKEHOUSE_", "MLFLOW_", "AWS_")):
-            monkeypatch.delenv(key)
-    for key, value in CLUSTER_ENV.items():
-        monkeypatch.setenv(key, value)
-    return dict(CLUSTER_ENV)
+@pytest.fixture(scope="session", autouse=True)
+def cluster_env() -> Any:
+    """The whole DAG tier renders as a worker of the chart's default install does: its
+    settings ConfigMap and pipeline contract, nothing from the caller's environment."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith(("LAKEHOUSE_", "MLFLOW_", "AWS_")):
+                mp.delenv(key)
+        env = worker_env()
+        for key, value in env.items():
+            mp.setenv(key, value)
+        yield env
 
 
 @pytest.fixture(scope="session")

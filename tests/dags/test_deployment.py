@@ -1,42 +1,69 @@
-"""The Deployment macro in a worker as the airflow image runs it: the project on PYTHONPATH,
-without package metadata (seen on the kind cluster: every task failed rendering its template)."""
+"""The Deployment macro in a worker: everything comes from the chart's pipeline contract
+(LAKEHOUSE_K8S_DEPLOYMENT), and a worker without a usable one fails the render naming what is
+wrong, instead of rendering pods that reference objects the release never made."""
 
 from __future__ import annotations
 
+import json
 from importlib import metadata
 
 import pytest
+from cluster_contract import pipeline_contract
 from lakehouse_dags.deployment import DEPLOYMENT, DeploymentError
 
 
-@pytest.fixture
-def no_package_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+def contract_with(**changes: object) -> str:
+    contract = json.loads(pipeline_contract())
+    contract.update(changes)
+    return json.dumps(contract)
+
+
+def test_images_need_no_package_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The airflow image carries the project on PYTHONPATH only: seen on the kind cluster, every
+    # task failed rendering while the image tag was looked up in the package metadata.
     def missing(name: str) -> str:
         raise metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(metadata, "version", missing)
+    monkeypatch.setenv("LAKEHOUSE_K8S_DEPLOYMENT", contract_with(pythonImage="reg/py:9.9.9"))
+    assert DEPLOYMENT.python_image == "reg/py:9.9.9"
 
 
-def test_images_from_the_environment_need_no_package_metadata(
-    no_package_metadata: None, monkeypatch: pytest.MonkeyPatch
+def test_a_worker_without_the_contract_is_told_where_it_comes_from(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("LAKEHOUSE_SPARK_IMAGE", "lakehouse/spark:9.9.9")
-    monkeypatch.setenv("LAKEHOUSE_PYTHON_IMAGE", "lakehouse/python:9.9.9")
-    assert DEPLOYMENT.spark_image == "lakehouse/spark:9.9.9"
-    assert DEPLOYMENT.python_image == "lakehouse/python:9.9.9"
+    monkeypatch.delenv("LAKEHOUSE_K8S_DEPLOYMENT", raising=False)
+    with pytest.raises(DeploymentError, match=r"LAKEHOUSE_K8S_DEPLOYMENT.*<fullname>-pipeline"):
+        _ = DEPLOYMENT.namespace
 
 
-def test_without_images_or_metadata_the_error_names_the_variables(
-    no_package_metadata: None, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "is not JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"namespace": "lakehouse"}', r"lacks \['settingsConfigMap'"),
+    ],
+)
+def test_a_malformed_contract_fails_the_render(
+    monkeypatch: pytest.MonkeyPatch, text: str, message: str
 ) -> None:
-    monkeypatch.delenv("LAKEHOUSE_PYTHON_IMAGE", raising=False)
-    with pytest.raises(DeploymentError, match="LAKEHOUSE_PYTHON_IMAGE"):
-        _ = DEPLOYMENT.python_image
+    monkeypatch.setenv("LAKEHOUSE_K8S_DEPLOYMENT", text)
+    with pytest.raises(DeploymentError, match=message):
+        _ = DEPLOYMENT.settings_configmap
 
 
 def test_a_malformed_cpu_request_fails_the_render_naming_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("LAKEHOUSE_SPARK_CORE_REQUEST", "half")
-    with pytest.raises(DeploymentError, match="LAKEHOUSE_SPARK_CORE_REQUEST='half'"):
+    monkeypatch.setenv("LAKEHOUSE_K8S_DEPLOYMENT", contract_with(sparkCoreRequest="half"))
+    with pytest.raises(DeploymentError, match="sparkCoreRequest='half'"):
         _ = DEPLOYMENT.spark_core_request
+
+
+def test_a_service_the_chart_does_not_offer_fails_the_render(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LAKEHOUSE_K8S_DEPLOYMENT", pipeline_contract())
+    with pytest.raises(DeploymentError, match=r"no service \['warehouse'\]"):
+        DEPLOYMENT.secret_env(["objectStore", "warehouse"])

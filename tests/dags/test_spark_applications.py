@@ -67,15 +67,7 @@ def validator(sparkapplication_crd: dict[str, Any]) -> Any:
 def applications(
     dagbag: Any, render_spark: Callable[..., dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
-    mp = pytest.MonkeyPatch()
-    from cluster_contract import CLUSTER_ENV
-
-    for key, value in CLUSTER_ENV.items():
-        mp.setenv(key, value)
-    try:
-        return {f"{t.dag_id}.{t.task_id}": render_spark(t) for t in spark_tasks(dagbag)}
-    finally:
-        mp.undo()
+    return {f"{t.dag_id}.{t.task_id}": render_spark(t) for t in spark_tasks(dagbag)}
 
 
 def test_every_spark_stage_has_an_application(applications: dict[str, Any]) -> None:
@@ -174,6 +166,9 @@ def test_env_from_settings_and_credentials(applications: dict[str, Any]) -> None
             assert any(e["name"] == "SPARK_APPLICATION_NAME" for e in spec["env"])
         driver_env = {e["name"] for e in app["spec"]["driver"]["env"]}
         assert {"LAKEHOUSE_CATALOG_USER", "LAKEHOUSE_CATALOG_PASSWORD"} <= driver_env
+        # Executors only move data files: no catalog role (the driver commits, takes the lock).
+        executor_env = {e["name"] for e in app["spec"]["executor"]["env"]}
+        assert not {"LAKEHOUSE_CATALOG_USER", "LAKEHOUSE_CATALOG_PASSWORD"} & executor_env
         # The driver keeps the master spark-submit gives it (lakehouse.settings._spark_master).
         assert "LAKEHOUSE_SPARK_MASTER" not in driver_env
         assert app["spec"]["driver"]["serviceAccount"] == "lakehouse-spark-operator-spark"
@@ -186,6 +181,8 @@ def test_task_labels_let_the_operator_reattach(applications: dict[str, Any]) -> 
             assert labels["task_id"] == key.split(".")[1]
             assert labels["try_number"] == "1"
             assert labels["lakehouse/object-store-client"] == "true"
+        assert app["spec"]["driver"]["labels"]["lakehouse/postgres-client"] == "true", key
+        assert "lakehouse/postgres-client" not in app["spec"]["executor"]["labels"], key
 
 
 def _manifest_tools() -> Any:

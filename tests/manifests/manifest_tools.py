@@ -237,12 +237,21 @@ def settings_data(docs: list[dict[str, Any]]) -> dict[str, str]:
 
 def dag_render_env(docs: list[dict[str, Any]]) -> dict[str, str]:
     """What the DAGs render their pods with: the settings ConfigMap plus the LAKEHOUSE_* values
-    the chart gives the Airflow worker pods (images, pull policy, CPU requests)."""
+    the chart gives the Airflow worker pods (the pipeline contract: images, pull policy, CPU
+    requests), values and ConfigMap keys resolved against the same render."""
     env = settings_data(docs)
+    configmaps = {
+        d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"
+    }
     for pod in worker_pod_templates(docs):
         for container in pod["spec"]["containers"]:
             for e in container.get("env", []):
-                if e["name"].startswith("LAKEHOUSE_") and "value" in e:
+                if not e["name"].startswith("LAKEHOUSE_"):
+                    continue
+                ref = e.get("valueFrom", {}).get("configMapKeyRef")
+                if ref:
+                    env[e["name"]] = configmaps[ref["name"]][ref["key"]]
+                elif "value" in e:
                     env[e["name"]] = e["value"]
     return env
 

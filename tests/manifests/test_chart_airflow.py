@@ -24,6 +24,7 @@ from manifest_tools import (
     NAMESPACE,
     ROOT,
     Renderer,
+    dag_render_env,
     footprint,
     invalid_objects,
     is_ours,
@@ -192,8 +193,6 @@ def test_every_airflow_pod_meets_the_security_policy(
 # ------------------------------------------------------------------ secrets by reference only
 
 SECRETISH = re.compile(r"PASSWORD|SECRET|FERNET|TOKEN|_KEY$|ACCESS_KEY")
-# Env names that look secret but hold a name: the credentials Secret's, for the DAGs' pods.
-NOT_SECRET = {"LAKEHOUSE_SECRET"}
 
 
 @pytest.mark.parametrize("values", list(RENDERS))
@@ -212,13 +211,15 @@ def test_no_secret_value_in_env_or_config(renders: dict[str, list[dict]], values
         for c in containers(spec):
             for env in c.get("env", []):
                 where = f"{name}/{c['name']}/{env['name']}"
-                if SECRETISH.search(env["name"]) and env["name"] not in NOT_SECRET:
+                if SECRETISH.search(env["name"]):
                     assert "secretKeyRef" in env.get("valueFrom", {}), where
                     assert "value" not in env, where
                 literal = env.get("value", "")
                 assert not any(s in literal for s in secrets), where
-    config = find(docs, "ConfigMap", "lakehouse-airflow-config")["data"]["airflow.cfg"]
-    assert not any(s in config for s in secrets)
+    # No ConfigMap holds a secret value: airflow.cfg, the settings, the pipeline contract...
+    for cm in (d for d in docs if d["kind"] == "ConfigMap"):
+        text = json.dumps(cm.get("data", {}))
+        assert not any(s in text for s in secrets), cm["metadata"]["name"]
     # The metadata-database URL carries no user or password (libpq reads PGUSER/PGPASSWORD).
     url = airflow_cfg(docs)["database"]["sql_alchemy_conn"]
     assert url == "postgresql+psycopg2://lakehouse-postgres:5432/airflow"
@@ -406,15 +407,16 @@ def test_worker_env_is_what_the_dags_expect(
     from lakehouse_dags.deployment import Deployment
 
     container = worker_pod(docs)["spec"]["containers"][0]
-    for name, e in env_of(container).items():
-        if name.startswith("LAKEHOUSE_"):
-            monkeypatch.setenv(name, e["value"])
+    # The contract reaches the worker from the pipeline ConfigMap (resolved like the kubelet).
+    for name, value in dag_render_env(docs).items():
+        monkeypatch.setenv(name, value)
     d = Deployment()
     names = {(o["kind"], o["metadata"]["name"]) for o in docs}
     assert d.namespace == NAMESPACE
     assert ("ConfigMap", d.settings_configmap) in names
-    secret = find(docs, "Secret", d.credentials_secret)
-    assert {"AWS_ACCESS_KEY_ID", "LAKEHOUSE_CATALOG_PASSWORD"} <= set(secret["data"])
+    for e in d.secret_env(["objectStore", "catalog", "mlflow"]):
+        ref = e["valueFrom"]["secretKeyRef"]
+        assert ref["key"] in find(docs, "Secret", ref["name"])["data"], e["name"]
     assert ("ServiceAccount", d.spark_service_account) in names
     assert d.spark_image == "lakehouse/spark:0.1.0"
     assert d.python_image == "lakehouse/python:0.1.0"
@@ -548,16 +550,16 @@ def test_scheduler_manages_worker_pods_only(renders: dict[str, list[dict]], valu
     assert allowed(api, "get", "", "pods/log", NAMESPACE)
 
 
-def test_worker_rights_follow_the_jobs_namespace(renderer: Renderer) -> None:
-    docs = load_docs(renderer.render(sets=("spark-operator.spark.jobNamespaces={spark-jobs}",)))
-    granted = rules_for(docs, WORKER, NAMESPACE)
-    assert {scope for scope, _ in granted} == {"spark-jobs"}
-    assert not allowed(granted, "create", "", "pods", NAMESPACE)
-    env = env_of(worker_pod(docs)["spec"]["containers"][0])
-    assert env["LAKEHOUSE_K8S_NAMESPACE"]["value"] == "spark-jobs"
-    # Worker pods themselves still run in the release namespace, started by the scheduler.
-    assert airflow_cfg(docs)["kubernetes_executor"]["namespace"] == NAMESPACE
-    assert {s for s, _ in rules_for(docs, SCHEDULER, NAMESPACE)} == {NAMESPACE}
+def test_a_jobs_namespace_other_than_the_release_namespace_is_refused(
+    renderer: Renderer,
+) -> None:
+    # The stage pods would reference a settings ConfigMap and Secret their namespace lacks.
+    proc = renderer.template(sets=("spark-operator.spark.jobNamespaces={spark-jobs}",))
+    assert proc.returncode != 0
+    assert 'jobNamespaces[0] is "spark-jobs" but the release is installed into "lakehouse"' in (
+        proc.stderr
+    )
+    assert "spark-operator.spark.jobNamespaces={lakehouse}" in proc.stderr
 
 
 # ------------------------------------------------------------------ network
@@ -696,8 +698,8 @@ def test_kind_values_use_loaded_images(renders: dict[str, list[dict]]) -> None:
         for c in containers(spec):
             if c["image"].startswith("lakehouse/"):
                 assert c["imagePullPolicy"] == "Never", f"{name}/{c['name']}"
-    env = env_of(worker_pod(docs)["spec"]["containers"][0])
-    assert env["LAKEHOUSE_IMAGE_PULL_POLICY"]["value"] == "Never"
+    contract = json.loads(dag_render_env(docs)["LAKEHOUSE_K8S_DEPLOYMENT"])
+    assert contract["imagePullPolicy"] == "Never"
 
 
 def test_footprint_reserves_one_worker_pod(renders: dict[str, list[dict]]) -> None:

@@ -112,6 +112,17 @@ imagePullSecrets:
 {{- printf "%s-settings" (include "lakehouse.fullname" .) -}}
 {{- end -}}
 
+{{/* The pipeline contract the DAGs and `make ingest` read (common/pipeline-configmap.yaml). */}}
+{{- define "lakehouse.pipelineConfigMapName" -}}
+{{- printf "%s-pipeline" (include "lakehouse.fullname" .) -}}
+{{- end -}}
+
+{{/* The label a client pod carries to pass a server's NetworkPolicy: "object-store" ->
+     lakehouse/object-store-client. */}}
+{{- define "lakehouse.clientLabel" -}}
+{{- printf "lakehouse/%s-client" . -}}
+{{- end -}}
+
 {{- define "lakehouse.generatedSecretName" -}}
 {{- printf "%s-credentials" (include "lakehouse.fullname" .) -}}
 {{- end -}}
@@ -290,8 +301,8 @@ seaweedfs minio
 {{/* ---------------------------------------------------------------- network policies */}}
 
 {{/* A server reachable only from opted-in clients: ingress to the server's pods from pods
-     labelled <clientLabel>=true on <ports>, and egress from those clients to the server.
-     (dict "root" $ "component" "seaweedfs" "clientLabel" "lakehouse/object-store-client" "ports" (list 8333)) */}}
+     labelled with the client label of .client (lakehouse.clientLabel) on <ports>, and egress from those clients to the server.
+     (dict "root" $ "component" "seaweedfs" "client" "object-store" "ports" (list 8333)) */}}
 {{- define "lakehouse.networkPolicy.server" -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -309,7 +320,7 @@ spec:
     - from:
         - podSelector:
             matchLabels:
-              {{ .clientLabel }}: "true"
+              {{ include "lakehouse.clientLabel" .client }}: "true"
       ports:
         {{- range .ports }}
         - {protocol: TCP, port: {{ . }}}
@@ -325,7 +336,7 @@ metadata:
 spec:
   podSelector:
     matchLabels:
-      {{ .clientLabel }}: "true"
+      {{ include "lakehouse.clientLabel" .client }}: "true"
   policyTypes: [Egress]
   egress:
     - to:

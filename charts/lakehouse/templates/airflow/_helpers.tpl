@@ -53,6 +53,10 @@ run that API in-process, whose app still loads the JWT validator at start, hence
 {{- if and $a.gitSync.enabled (not $a.gitSync.repo) -}}
 {{- fail "airflow.gitSync.enabled is true: set airflow.gitSync.repo to the repository holding the DAGs" -}}
 {{- end -}}
+{{- $jobs := include "lakehouse.airflow.jobsNamespace" . -}}
+{{- if ne $jobs .Release.Namespace -}}
+{{- fail (printf "spark-operator.spark.jobNamespaces[0] is %q but the release is installed into %q: the DAGs' pods read the settings ConfigMap and the credentials Secret of their own namespace; install the release into %q or set spark-operator.spark.jobNamespaces={%s}" $jobs .Release.Namespace $jobs .Release.Namespace) -}}
+{{- end -}}
 {{- if and $a.remoteLogging (not (include "lakehouse.s3Endpoint" .)) -}}
 {{- fail "airflow.remoteLogging needs an object store: set objectStore.enabled=true or objectStore.external.endpoint" -}}
 {{- end -}}
@@ -77,7 +81,7 @@ run that API in-process, whose app still loads the JWT validator at start, hence
 {{- define "lakehouse.airflow.podLabels" -}}
 {{ include "lakehouse.podLabels" (dict "root" .root "component" (printf "airflow-%s" .component)) }}
 {{- range .clients }}
-lakehouse/{{ . }}-client: "true"
+{{ include "lakehouse.clientLabel" . }}: "true"
 {{- end }}
 {{- end -}}
 
@@ -88,16 +92,11 @@ lakehouse/{{ . }}-client: "true"
 - {name: AIRFLOW_HOME, value: /opt/airflow}
 - {name: AIRFLOW_CONFIG, value: /opt/airflow/config/airflow.cfg}
 - {name: PYTHONUNBUFFERED, value: "1"}
-# Where the DAGs send their SparkApplications and pods (dags/lakehouse_dags/deployment.py).
-- {name: LAKEHOUSE_K8S_NAMESPACE, value: {{ include "lakehouse.airflow.jobsNamespace" $root | quote }}}
-- {name: LAKEHOUSE_K8S_RELEASE, value: {{ $root.Release.Name | quote }}}
-- {name: LAKEHOUSE_SECRET, value: {{ include "lakehouse.credentials.secretName" (dict "root" $root "cred" "objectStore") | quote }}}
-- {name: LAKEHOUSE_SPARK_SERVICE_ACCOUNT, value: {{ include "lakehouse.airflow.sparkServiceAccount" $root | quote }}}
-- {name: LAKEHOUSE_SPARK_IMAGE, value: {{ include "lakehouse.image" (dict "root" $root "image" $root.Values.airflow.pipelineImages.spark) | quote }}}
-- {name: LAKEHOUSE_PYTHON_IMAGE, value: {{ include "lakehouse.image" (dict "root" $root "image" $root.Values.airflow.pipelineImages.python) | quote }}}
-- {name: LAKEHOUSE_IMAGE_PULL_POLICY, value: {{ $root.Values.airflow.pipelineImages.pullPolicy | quote }}}
-- {name: LAKEHOUSE_SPARK_CORE_REQUEST, value: {{ $root.Values.airflow.pipelineResources.sparkCoreRequest | quote }}}
-- {name: LAKEHOUSE_STAGE_CPU_REQUEST, value: {{ $root.Values.airflow.pipelineResources.stageCpuRequest | quote }}}
+# What the DAGs' pods need from this release (common/pipeline-configmap.yaml,
+# dags/lakehouse_dags/deployment.py).
+- name: LAKEHOUSE_K8S_DEPLOYMENT
+  valueFrom:
+    configMapKeyRef: {name: {{ include "lakehouse.pipelineConfigMapName" $root | quote }}, key: deployment.json}
 {{- if .db }}
 # Metadata database: libpq (psycopg2) and asyncpg read the role from PGUSER/PGPASSWORD, so the
 # SQLAlchemy URL in airflow.cfg carries no credential.
@@ -231,5 +230,6 @@ lakehouse/{{ . }}-client: "true"
 {{/* Checksums that restart the Airflow pods when their configuration changes. */}}
 {{- define "lakehouse.airflow.checksums" -}}
 checksum/settings: {{ include "lakehouse.settingsChecksum" . }}
+checksum/pipeline: {{ include "lakehouse.dataChecksum" (dict "root" . "template" "/common/pipeline-configmap.yaml") }}
 checksum/airflow-config: {{ include "lakehouse.dataChecksum" (dict "root" . "template" "/airflow/configmap.yaml") }}
 {{- end -}}
