@@ -162,6 +162,18 @@ def test_every_maintained_table_has_a_writer(own: Settings) -> None:
     maintained = {*maintenance.delta_paths(own), *(t.removeprefix(catalog)
                   for t in maintenance.iceberg_tables(own))}  # fmt: skip
     assert maintained == set(maintenance.WRITERS)
+    # Written out, per writer: a table added to a stage but forgotten here fails this test.
+    by_writer: dict[str, set[str]] = {}
+    for table, writer in maintenance.WRITERS.items():
+        by_writer.setdefault(writer, set()).add(table)
+    assert by_writer == {
+        "bronze": {"bronze.iot_events"},
+        "silver": {"silver.iot_events", "silver.quarantine", "silver.devices"},
+        "gold": {"gold.device_hourly", "gold.site_daily"},
+        "audit": {"audit.stage_runs"},
+        "features": {"features.events", "features.device_hourly"},
+        "score": {"gold.anomaly_scores", "gold.device_hourly_forecast"},
+    }
 
 
 def test_maintenance_waits_for_the_tables_writer(spark: Any, own: Settings) -> None:
