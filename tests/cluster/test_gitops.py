@@ -7,14 +7,13 @@ from __future__ import annotations
 import copy
 import re
 import subprocess
-import sys
-from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from cluster_tools import DEPLOY, ROOT, ModuleUnavailableError, crd_validator, go_module_dir
+from script_modules import load_module
 
 from lakehouse.versions import versions
 
@@ -99,15 +98,7 @@ def test_strict_validation_rejects_a_misspelled_field(
 
 def manifest_tools() -> Any:
     """tests/manifests/manifest_tools.py, which names the values file the manifest tier renders."""
-    spec = spec_from_file_location(
-        "manifest_tools_gitops", ROOT / "tests/manifests/manifest_tools.py"
-    )
-    assert spec
-    assert spec.loader
-    module = module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_module("tests/manifests/manifest_tools.py")
 
 
 def test_both_deploy_the_chart_with_the_gitops_values_the_manifest_tier_renders() -> None:
@@ -182,13 +173,7 @@ def test_manifests_name_no_local_path() -> None:
 
 
 def gitops_module() -> Any:
-    spec = spec_from_file_location("gitops_script", ROOT / "scripts" / "gitops.py")
-    assert spec
-    assert spec.loader
-    module = module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module("scripts/gitops.py")
 
 
 GITOPS = gitops_module()

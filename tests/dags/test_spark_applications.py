@@ -4,15 +4,14 @@ Airflow's templating and the operator's own preparation, against the pinned oper
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from cluster_contract import strict
 from dag_tools import ROOT, SAMPLE_RUN_ID
+from script_modules import load_module
 
 from lakehouse.versions import versions
 
@@ -186,15 +185,7 @@ def test_task_labels_let_the_operator_reattach(applications: dict[str, Any]) -> 
 
 
 def _manifest_tools() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "manifest_tools_for_dags", ROOT / "tests/manifests/manifest_tools.py"
-    )
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_module("tests/manifests/manifest_tools.py")
 
 
 def test_sizing_matches_the_footprint_budget(applications: dict[str, Any]) -> None:

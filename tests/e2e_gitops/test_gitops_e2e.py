@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ import pytest
 from e2e_tools import (
     KUBECONFIG,
     OUT,
-    ROOT,
     Airflow,
     Phases,
     kubectl_json,
@@ -33,20 +31,13 @@ from e2e_tools import (
     secret_data,
     wait_for,
 )
+from script_modules import load_module
 
 from lakehouse.pipeline import STAGES
 
 
 def _gitops_script() -> Any:
-    import sys
-
-    spec = spec_from_file_location("gitops_script", ROOT / "scripts" / "gitops.py")
-    assert spec
-    assert spec.loader
-    module = module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module("scripts/gitops.py")
 
 
 GITOPS = _gitops_script()
