@@ -93,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m images", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="image names, in build order")
+    commands.add_parser("project-version", help="the project version (pyproject.toml): the tag")
     for name, text in (
         ("tag", "the image's tag"),
         ("build-args", "the --build-arg flags, on one line (shell-quoted)"),
@@ -113,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "list":
         print("\n".join(IMAGES))
+    elif args.command == "project-version":
+        print(project_version())
     elif args.command == "tag":
         print(image_tag(args.image))
     else:

@@ -11,8 +11,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=/dev/null
-source <(grep -E '^[A-Z][A-Z0-9_]*=' "$ROOT/versions.env")
+# shellcheck source=scripts/versions.sh
+source "$ROOT/scripts/versions.sh"
+load_versions
 CACHE="${LAKEHOUSE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lakehouse}"
 STAGE="$ROOT/images/.build"
 

@@ -1,11 +1,14 @@
 """The pinned version matrix, read from ``versions.env`` at the repository root.
 
 The same file is included by the Makefile and passed to image builds, so a version lives in
-exactly one place.
+exactly one place. One rule everywhere (scripts/versions.sh for the scripts): a key of the
+file already set in the environment wins, which is how ``make images SPARK_VERSION=...``
+reaches every reader.
 """
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -28,7 +31,8 @@ def parse_versions(text: str) -> dict[str, str]:
 
 @cache
 def versions() -> dict[str, str]:
-    return parse_versions(VERSIONS_FILE.read_text())
+    pinned = parse_versions(VERSIONS_FILE.read_text())
+    return {k: os.environ.get(k, "").strip() or v for k, v in pinned.items()}
 
 
 def spark_minor(spark_version: str) -> str:

@@ -22,17 +22,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-load_versions() {
-  local key value
-  while IFS='=' read -r key value; do
-    [[ "$key" =~ ^[A-Z][A-Z0-9_]*$ ]] || continue
-    [[ -n "${!key:-}" ]] || export "$key=$value"
-  done <"$ROOT/versions.env"
-}
-load_versions
-: "${KIND_VERSION:?KIND_VERSION missing from versions.env}"
-: "${KIND_NODE_IMAGE:?KIND_NODE_IMAGE missing from versions.env}"
-: "${KUBERNETES_VERSION:?KUBERNETES_VERSION missing from versions.env}"
+# shellcheck source=scripts/versions.sh
+source "$ROOT/scripts/versions.sh"
+load_versions KIND_VERSION KIND_NODE_IMAGE KUBERNETES_VERSION
 
 CLUSTER_NAME="${CLUSTER_NAME:-lakehouse}"
 NAMESPACE="${NAMESPACE:-lakehouse}"
@@ -73,8 +65,8 @@ die() {
   exit 1
 }
 
-project_version() {
-  sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml" | head -n1
+project_version() {  # the one reader of the project version (images/build_args.py)
+  (cd "$ROOT" && "$PYTHON" -m images project-version)
 }
 IMAGE_TAG="${IMAGE_TAG:-$(project_version)}"
 

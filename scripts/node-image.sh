@@ -42,16 +42,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ASSETS="$ROOT/scripts/node-image"
 
-# versions.env; a variable already in the environment wins (as in scripts/cluster.sh).
-while IFS='=' read -r key value; do
-  [[ "$key" =~ ^[A-Z][A-Z0-9_]*$ ]] || continue
-  [[ -n "${!key:-}" ]] || export "$key=$value"
-done <"$ROOT/versions.env"
-
 # Every value that goes into the image (the cache key hashes them).
 KEY_VARS=(KUBERNETES_VERSION KIND_VERSION NODE_ETCD_VERSION NODE_COREDNS_VERSION NODE_PAUSE_VERSION
   NODE_CRICTL_VERSION LOCAL_PATH_PROVISIONER_VERSION BASE_IMAGE DEBIAN_RELEASE DEBIAN_SNAPSHOT)
-for key in "${KEY_VARS[@]}"; do : "${!key:?$key missing from versions.env}"; done
+# shellcheck source=scripts/versions.sh
+source "$ROOT/scripts/versions.sh"
+load_versions "${KEY_VARS[@]}"
 
 CACHE="${LAKEHOUSE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lakehouse}"
 BIN_CACHE="$CACHE/node-image/bin"

@@ -42,17 +42,8 @@ log() { printf '[services] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 cannot_install() { log "cannot install: $*"; exit 3; }
 
-load_versions() {  # versions.env; the environment wins
-  local file line key
-  for file in "$ROOT/versions.env"; do
-    [[ -f $file ]] || continue
-    while IFS= read -r line || [[ -n $line ]]; do
-      [[ $line =~ ^[[:space:]]*([A-Z0-9_]+)=(.*)$ ]] || continue
-      key=${BASH_REMATCH[1]}
-      [[ -n ${!key:-} ]] || printf -v "$key" '%s' "${BASH_REMATCH[2]}"
-    done <"$file"
-  done
-}
+# shellcheck source=scripts/versions.sh
+source "$ROOT/scripts/versions.sh"  # load_versions: versions.env, the environment wins
 
 # ------------------------------------------------------------------------------ install
 

@@ -153,3 +153,30 @@ def test_a_stage_with_an_unknown_service_is_refused():
 
     with pytest.raises(ValueError, match=r"stage 'x' uses unknown service\(s\) \['s3'\]"):
         _check_services([Stage("x", "python", "m", (), "", ("catalog", "s3"))])  # type: ignore[arg-type]
+
+
+def test_one_version_rule_the_environment_wins_in_python_and_in_every_script(monkeypatch):
+    import subprocess
+
+    from lakehouse import versions as module
+
+    pinned = module.parse_versions(module.VERSIONS_FILE.read_text())["SPARK_VERSION"]
+    monkeypatch.setenv("SPARK_VERSION", "9.9.9")
+    assert module.versions.__wrapped__()["SPARK_VERSION"] == "9.9.9"
+    monkeypatch.setenv("SPARK_VERSION", "")  # empty is unset, as in the scripts
+    assert module.versions.__wrapped__()["SPARK_VERSION"] == pinned
+    root = module.VERSIONS_FILE.parent
+    script = 'source scripts/versions.sh && load_versions SPARK_VERSION && echo "$SPARK_VERSION"'
+    run = [["bash", "-c", script], ["bash", "-c", script + " && load_versions NO_SUCH_KEY"]]
+    env = {"PATH": "/usr/bin:/bin", "SPARK_VERSION": "9.9.9"}
+    ok = subprocess.run(run[0], cwd=root, env=env, capture_output=True, text=True, check=True)
+    assert ok.stdout.strip() == "9.9.9"
+    bad = subprocess.run(run[1], cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert bad.returncode != 0
+    assert "NO_SUCH_KEY missing from" in bad.stderr
+    # Every script loads the matrix through that one loader.
+    for path in ("scripts/cluster.sh", "scripts/node-image.sh", "images/gobuild.sh",
+                 "charts/scripts/chart-tools.sh", "services/services.sh"):  # fmt: skip
+        text = (root / path).read_text()
+        assert 'source "$ROOT/scripts/versions.sh"' in text, path
+        assert 'versions.env"' not in text.replace('"$ROOT/versions.env"', ""), path

@@ -8,19 +8,14 @@
 #                         (uv from .tools/bin; its pins conflict with uv.lock, so not in .venv)
 #   chart-tools.sh env    print the resolved versions and paths
 #
-# Versions come from versions.env, the project's one version matrix.
+# Versions come from versions.env, the project's one version matrix (scripts/versions.sh:
+# a variable already in the environment wins).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-load_versions() {
-  # shellcheck disable=SC1091
-  set -a && source "$ROOT/versions.env" && set +a
-  : "${HELM_VERSION:?HELM_VERSION missing from versions.env}"
-  : "${SPARK_OPERATOR_MODULE:?SPARK_OPERATOR_MODULE missing from versions.env}"
-  : "${SPARK_OPERATOR_CHART_VERSION:?SPARK_OPERATOR_CHART_VERSION missing from versions.env}"
-  : "${KUBERNETES_VERSION:?KUBERNETES_VERSION missing from versions.env}"
-}
-load_versions
+# shellcheck source=scripts/versions.sh
+source "$ROOT/scripts/versions.sh"
+load_versions HELM_VERSION SPARK_OPERATOR_MODULE SPARK_OPERATOR_CHART_VERSION KUBERNETES_VERSION
 
 TOOLS_BIN="${TOOLS_BIN:-$ROOT/.tools/bin}"
 HELM="$TOOLS_BIN/helm"
