@@ -30,7 +30,7 @@ from rich.table import Table
 from lakehouse.context import StageContext
 from lakehouse.events import FUTURE_TOLERANCE_SECONDS, INVALID_KEY_CHARACTERS
 from lakehouse.settings import load_settings
-from lakehouse.tables import locations
+from lakehouse.tables import locations, raw_day_uri
 
 START = date(2026, 1, 5)
 console = Console()
@@ -217,7 +217,7 @@ def main() -> None:
         spark.stop()
 
         last = days[-1]
-        raw_glob = f"{locations(settings).raw_events}/ingest_date={last}/*/*.jsonl.gz"
+        raw_glob = f"{raw_day_uri(locations(settings).raw_events, last)}/*/*.jsonl.gz"
         out = home / "duckdb"
         out.mkdir()
         duck = duckdb_pipeline(

@@ -55,7 +55,13 @@ import numpy as np
 from lakehouse import storage
 from lakehouse.events import REASON_CODES, SENSOR_TYPES, AnomalyKind, BadInput, SensorType
 from lakehouse.settings import Settings
-from lakehouse.tables import join_uri, locations
+from lakehouse.tables import (
+    events_prefix,
+    ground_truth_prefix,
+    ground_truth_uri,
+    hour_uri,
+    locations,
+)
 
 DEFAULT_BAD_RATES: Mapping[BadInput, float] = MappingProxyType(
     {
@@ -713,22 +719,6 @@ def _generate_day(cfg: GeneratorConfig, day: date) -> DayBatch:
 # --------------------------------------------------------------------------- I/O
 
 
-def events_prefix(settings: Settings, day: date) -> str:
-    return join_uri(locations(settings).raw_events, f"ingest_date={day.isoformat()}")
-
-
-def hour_uri(settings: Settings, day: date, hour: int) -> str:
-    return join_uri(events_prefix(settings, day), f"ingest_hour={hour:02d}", "part-00000.jsonl.gz")
-
-
-def ground_truth_prefix(settings: Settings, day: date) -> str:
-    return join_uri(locations(settings).raw_ground_truth, f"event_date={day.isoformat()}")
-
-
-def ground_truth_uri(settings: Settings, day: date) -> str:
-    return join_uri(ground_truth_prefix(settings, day), "part-00000.jsonl.gz")
-
-
 def _gzip_lines(lines: list[str]) -> bytes:
     text = "".join(line + "\n" for line in lines)
     return gzip.compress(text.encode("utf-8"), compresslevel=3, mtime=0)
@@ -772,10 +762,7 @@ __all__ = [
     "Device",
     "GeneratorConfig",
     "device_registry",
-    "events_prefix",
     "generate_day",
-    "ground_truth_uri",
-    "hour_uri",
     "registry_lines",
     "write_day",
 ]

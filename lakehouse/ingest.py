@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 
 from lakehouse.context import StageContext, StageResult, interval_parser, parse_interval
 from lakehouse.entrypoint import run_stage
-from lakehouse.generator import GeneratorConfig, generate_day, hour_uri, write_day
+from lakehouse.generator import GeneratorConfig, generate_day, write_day
 from lakehouse.manifest import write_manifest
+from lakehouse.tables import hour_uri
 
 STAGE = "ingest"
 

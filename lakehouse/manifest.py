@@ -8,11 +8,7 @@ from datetime import date
 
 from lakehouse import storage
 from lakehouse.settings import Settings
-from lakehouse.tables import join_uri, locations
-
-
-def manifest_uri(settings: Settings, day: date) -> str:
-    return join_uri(locations(settings).raw_manifests, f"ingest_date={day.isoformat()}.json")
+from lakehouse.tables import manifest_uri
 
 
 def write_manifest(

@@ -6,7 +6,9 @@ Hadoop filesystem uses ``s3a://`` for the same objects. ``spark_uri`` converts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import date
 
 from lakehouse.settings import Settings
 
@@ -95,3 +97,41 @@ def locations(settings: Settings) -> Locations:
         gold_anomaly_scores=f"{catalog}.{GOLD_NAMESPACE}.anomaly_scores",
         gold_forecasts=f"{catalog}.{GOLD_NAMESPACE}.device_hourly_forecast",
     )
+
+
+# --------------------------------------------------------------------------- raw-zone layout
+# The one definition of the raw zone's object names: the generator writes them, bronze, the ML
+# ground truth, the manifests and the bench read them.
+RAW_OBJECT = "part-00000.jsonl.gz"
+_INGEST_HOUR = re.compile(r"ingest_hour=(\d+)")
+
+
+def raw_day_uri(raw_events: str, day: date) -> str:
+    """The ``ingest_date=`` prefix of one day under a raw-events base (s3:// or s3a://)."""
+    return join_uri(raw_events, f"ingest_date={day.isoformat()}")
+
+
+def events_prefix(settings: Settings, day: date) -> str:
+    return raw_day_uri(locations(settings).raw_events, day)
+
+
+def hour_uri(settings: Settings, day: date, hour: int) -> str:
+    return join_uri(events_prefix(settings, day), f"ingest_hour={hour:02d}", RAW_OBJECT)
+
+
+def ingest_hour_of(uri: str) -> int | None:
+    """The ingest hour a raw object's name carries (None for a name outside the layout)."""
+    match = _INGEST_HOUR.search(uri)
+    return int(match.group(1)) if match else None
+
+
+def ground_truth_prefix(settings: Settings, day: date) -> str:
+    return join_uri(locations(settings).raw_ground_truth, f"event_date={day.isoformat()}")
+
+
+def ground_truth_uri(settings: Settings, day: date) -> str:
+    return join_uri(ground_truth_prefix(settings, day), RAW_OBJECT)
+
+
+def manifest_uri(settings: Settings, day: date) -> str:
+    return join_uri(locations(settings).raw_manifests, f"ingest_date={day.isoformat()}.json")

@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from lakehouse.context import StageContext, StageInputError, interval_parser, parse_interval
 from lakehouse.tables import locations
-from ml import io
+from ml import lake
 from ml.stage import MLResult, entrypoint
 
 STAGE = "features"
@@ -323,7 +323,7 @@ def touched_dates(
     events belong to, as far back as the lateness horizon silver admits), and the silver
     version read. ``stage`` names the caller in errors."""
     loc = locations(ctx.settings)
-    table = io.delta_table(ctx.settings, loc.silver_events)
+    table = lake.delta_table(ctx.settings, loc.silver_events)
     if table is None:
         raise StageInputError(f"{stage} {day}: no silver table at {loc.silver_events}")
     horizon = ctx.settings.max_lateness_days
@@ -359,7 +359,7 @@ def build_day(ctx: StageContext, day: date) -> MLResult:
     skipped: dict[str, int] = {}
     for target in dates:
         context = [target - timedelta(days=k) for k in range(CONTEXT_DAYS, -1, -1)]
-        silver, _ = io.read_delta(
+        silver, _ = lake.read_delta(
             settings,
             loc.silver_events,
             partition="event_date",
@@ -371,7 +371,7 @@ def build_day(ctx: StageContext, day: date) -> MLResult:
         for device, readings in too_few_readings(silver, target).items():
             skipped[device] = skipped.get(device, 0) + readings
         feats["_source_version"] = int(silver_version or 0)
-        result.versions["features_events"] = io.replace_delta_partitions(
+        result.versions["features_events"] = lake.replace_delta_partitions(
             settings, loc.features_events, feats, EVENT_SCHEMA, "event_date", [target]
         )
         events_written += len(feats)
@@ -379,7 +379,7 @@ def build_day(ctx: StageContext, day: date) -> MLResult:
         gold, snapshot = read_gold_hours(ctx, target)
         hourly = hourly_features(gold, target)
         hourly["_source_version"] = int(snapshot or 0)
-        result.versions["features_hourly"] = io.replace_delta_partitions(
+        result.versions["features_hourly"] = lake.replace_delta_partitions(
             settings, loc.features_hourly, hourly, HOURLY_SCHEMA, "event_date", [target]
         )
         hourly_written += len(hourly)
@@ -403,7 +403,7 @@ def read_gold_hours(ctx: StageContext, day: date) -> tuple[pd.DataFrame, int | N
 
     loc = locations(ctx.settings)
     days = [(day - timedelta(days=1)).isoformat(), day.isoformat()]
-    gold, snapshot = io.read_iceberg(
+    gold, snapshot = lake.read_iceberg(
         ctx.settings, loc.iceberg_warehouse, loc.gold_device_hourly, In("event_date", days)
     )
     if gold.empty:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
-import io as _io
+import io
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +18,7 @@ import pandas as pd
 from lakehouse import storage
 from lakehouse.context import StageContext, StageInputError, interval_parser, parse_interval
 from lakehouse.tables import join_uri, locations
-from ml import io, registry
+from ml import lake, registry
 from ml.stage import MLResult, entrypoint
 
 STAGE = "report"
@@ -41,7 +41,7 @@ def _figure(width: float = 10, height: float = 3.2) -> tuple[Any, Any]:
 def png_base64(fig: Any) -> str:
     import matplotlib.pyplot as plt
 
-    buffer = _io.BytesIO()
+    buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -174,10 +174,10 @@ def build_report(ctx: StageContext, day: date) -> tuple[str, dict[str, dict[str,
     days = sorted({(day - timedelta(days=1)).isoformat(), day.isoformat(), *_touched(ctx, day)})
     sections: list[tuple[str, str]] = []
 
-    hourly, _ = io.read_iceberg(settings, wh, loc.gold_device_hourly, In("event_date", days))
+    hourly, _ = lake.read_iceberg(settings, wh, loc.gold_device_hourly, In("event_date", days))
     if not hourly.empty:
         sections.append(("Events per hour", img(events_per_hour_figure(hourly))))
-    quarantine, _ = io.read_delta(
+    quarantine, _ = lake.read_delta(
         settings, loc.silver_quarantine, partition="ingest_date", values=[day], columns=["reasons"]
     )
     if not quarantine.empty:
@@ -185,15 +185,15 @@ def build_report(ctx: StageContext, day: date) -> tuple[str, dict[str, dict[str,
         sections.append(("Quarantine reasons", img(quarantine_figure(reasons))))
 
     today = EqualTo("event_date", days[1])
-    scored, _ = io.read_iceberg(settings, wh, loc.gold_anomaly_scores, today)
-    truth = io.read_ground_truth(settings, [day])
+    scored, _ = lake.read_iceberg(settings, wh, loc.gold_anomaly_scores, today)
+    truth = lake.read_ground_truth(settings, [day])
     if not scored.empty:
         figures = "".join(
             img(anomaly_figure(d, scored[scored["device_id"] == d], truth))
             for d in sample_devices(truth, sorted(scored["device_id"].unique()))
         )
         sections.append(("Detected vs true anomalies (sample devices)", figures))
-    forecasts, _ = io.read_iceberg(settings, wh, loc.gold_forecasts, today)
+    forecasts, _ = lake.read_iceberg(settings, wh, loc.gold_forecasts, today)
     if not forecasts.empty:
         figures = "".join(
             img(forecast_figure(d, forecasts[forecasts["device_id"] == d]))

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from lakehouse.context import StageContext, StageInputError, interval_parser, parse_interval
 from lakehouse.tables import locations
-from ml import io, registry
+from ml import lake, registry
 from ml.features import MIN_WINDOW_HOURS, touched_dates
 from ml.forecast import usable
 from ml.stage import MLResult, entrypoint
@@ -99,7 +99,7 @@ def history_note(missing: dict[str, int], shown: int = 5) -> str:
 def _features(ctx: StageContext, uri: str, day: date, required: bool = True) -> pd.DataFrame:
     """The features of one event date; missing ones fail only when ``required``. The features
     stage counts events it could not featurize (events_without_features)."""
-    frame, version = io.read_delta(ctx.settings, uri, partition="event_date", values=[day])
+    frame, version = lake.read_delta(ctx.settings, uri, partition="event_date", values=[day])
     if required and (version is None or frame.empty):
         raise StageInputError(f"{STAGE} {day}: no features for {day} at {uri}; run features")
     return frame
@@ -136,7 +136,7 @@ def score_day(ctx: StageContext, day: date) -> MLResult:
             if features.empty:  # an earlier date with too few readings for features
                 continue
             rows = build(features, model, version, ctx.run_id)
-            io.replace_iceberg_partition(
+            lake.replace_iceberg_partition(
                 ctx.settings, loc.iceberg_warehouse, table, schema, rows, target
             )
             counts = result.counts

@@ -14,7 +14,7 @@ import pandas as pd
 
 from lakehouse.context import StageContext, interval_parser, parse_interval
 from lakehouse.tables import locations
-from ml import io, registry
+from ml import lake, registry
 from ml.anomaly import DETECTOR_INPUTS, TRUSTED_TYPES, AnomalyDetector, evaluate
 from ml.stage import MLResult, entrypoint
 from ml.training import Fitted, holdout_start, log_and_promote, lookback, read_features, skipped
@@ -40,7 +40,7 @@ def train_day(ctx: StageContext, day: date, params: Mapping[str, Any] | None = N
     loc = locations(ctx.settings)
     features, version = read_features(ctx, loc.features_events, day, STAGE)
     features["event_ts"] = pd.to_datetime(features["event_ts"], utc=True)
-    features["kind"] = label(features, io.read_ground_truth(ctx.settings, lookback(day)))
+    features["kind"] = label(features, lake.read_ground_truth(ctx.settings, lookback(day)))
     cut = holdout_start(day)
     train = features[features["event_ts"] < cut]
     holdout = features[(features["event_ts"] >= cut) & (features["event_date"] == day)]

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from lakehouse.context import StageContext, StageInputError
-from ml import io, registry
+from ml import lake, registry
 from ml.stage import MLResult
 
 LOOKBACK_DAYS = 7  # feature days a model trains on (hold-out included)
@@ -30,11 +30,11 @@ def lookback(day: date, days: int = LOOKBACK_DAYS) -> list[date]:
 
 def read_features(ctx: StageContext, uri: str, day: date, stage: str) -> tuple[pd.DataFrame, int]:
     """Feature rows of the lookback window, at the table version read (pinned for lineage)."""
-    table = io.delta_table(ctx.settings, uri)
+    table = lake.delta_table(ctx.settings, uri)
     if table is None:
         raise StageInputError(f"{stage} {day}: no feature table at {uri}; run features first")
     version = int(table.version())
-    frame, _ = io.read_delta(
+    frame, _ = lake.read_delta(
         ctx.settings, uri, partition="event_date", values=lookback(day), version=version
     )
     if frame.empty or not (pd.to_datetime(frame["event_date"]).dt.date == day).any():

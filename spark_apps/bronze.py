@@ -29,7 +29,7 @@ from lakehouse.context import (
 from lakehouse.events import OPTIONAL_FIELDS, REQUIRED_FIELDS
 from lakehouse.manifest import read_manifest
 from lakehouse.settings import Settings
-from lakehouse.tables import join_uri, locations, spark_uri
+from lakehouse.tables import ingest_hour_of, locations, raw_day_uri, spark_uri
 from spark_apps.delta_io import replace_partition
 
 STAGE = "bronze"
@@ -82,11 +82,6 @@ def scan_raw_day(settings: Settings, raw_events_uri: str, day: date) -> list[Raw
             f"bronze {day}: no raw objects under {prefix}; run the ingest stage for this interval"
         )
     return [RawObject(uri, inspect_raw_object(storage.read_bytes(settings, uri))) for uri in uris]
-
-
-def ingest_hour_of(uri: str) -> int | None:
-    match = re.search(r"ingest_hour=(\d+)", uri)
-    return int(match.group(1)) if match else None
 
 
 def object_key(uri: str) -> str:
@@ -150,10 +145,6 @@ def transform_bronze(
         F.lit(run_id).alias("_run_id"),
         F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
     )
-
-
-def raw_day_uri(raw_events_uri: str, day: date) -> str:
-    return join_uri(raw_events_uri, f"ingest_date={day.isoformat()}")
 
 
 def read_raw_lines(

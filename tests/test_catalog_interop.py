@@ -16,7 +16,7 @@ import pytest
 
 from lakehouse.settings import Settings, load_settings
 from lakehouse.tables import locations
-from ml import io
+from ml import lake
 
 ROWS = pa.table({"device_id": ["dev-1", "dev-2"], "score": [0.25, 0.75]})
 
@@ -66,13 +66,13 @@ def spark_creates(spark: Any, settings: Settings, table: str) -> None:
 
 
 def pyiceberg_creates(settings: Settings, table: str) -> None:
-    cat = io.catalog(settings, locations(settings).iceberg_warehouse)
+    cat = lake.catalog(settings, locations(settings).iceberg_warehouse)
     cat.create_namespace_if_not_exists("gold")
     cat.create_table(table, schema=ROWS.schema).append(ROWS)
 
 
 def assert_both_see_both(spark: Any, settings: Settings) -> None:
-    cat = io.catalog(settings, locations(settings).iceberg_warehouse)
+    cat = lake.catalog(settings, locations(settings).iceberg_warehouse)
     assert sorted(cat.list_tables("gold")) == [("gold", "by_pyiceberg"), ("gold", "by_spark")]
     shown = spark.sql(f"SHOW TABLES IN {settings.catalog_name}.gold").collect()
     assert sorted(r.tableName for r in shown) == ["by_pyiceberg", "by_spark"]
@@ -119,6 +119,6 @@ def test_pyiceberg_upgrades_a_v0_catalog_instead_of_writing_untyped_rows(session
 
     # Spark's V0 row has no type; NULL counts as a table for both catalogs (V1 list queries).
     assert catalog_rows(settings) == {"gold.by_pyiceberg": "TABLE", "gold.by_spark": None}
-    cat = io.catalog(settings, locations(settings).iceberg_warehouse)
+    cat = lake.catalog(settings, locations(settings).iceberg_warehouse)
     assert sorted(cat.list_tables("gold")) == [("gold", "by_pyiceberg"), ("gold", "by_spark")]
     assert len(cat.load_table("gold.by_spark").scan().to_arrow()) == 2

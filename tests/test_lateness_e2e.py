@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from lakehouse.generator import GeneratorConfig, generate_day
 from lakehouse.settings import load_settings
 from lakehouse.tables import locations
-from ml import io
+from ml import lake
 
 pytestmark = pytest.mark.e2e
 
@@ -119,7 +119,7 @@ def test_gold_aggregates_the_late_hours_with_their_events(late, spark):
     fs, events, _ = late
     loc = locations(fs)
     dates = [(DAY - timedelta(days=k)).isoformat() for k in LATE_DAYS]
-    gold, _ = io.read_iceberg(
+    gold, _ = lake.read_iceberg(
         fs, loc.iceberg_warehouse, loc.gold_device_hourly, In("event_date", dates)
     )
     hour_of = gold["hour_start"].dt.strftime("%Y-%m-%dT%H")
@@ -141,8 +141,8 @@ def test_late_events_are_featurized_and_scored(late):
     fs, events, _ = late
     loc = locations(fs)
     dates = [DAY - timedelta(days=k) for k in LATE_DAYS]
-    features, _ = io.read_delta(fs, loc.features_events, partition="event_date", values=dates)
-    scores, _ = io.read_iceberg(
+    features, _ = lake.read_delta(fs, loc.features_events, partition="event_date", values=dates)
+    scores, _ = lake.read_iceberg(
         fs,
         loc.iceberg_warehouse,
         loc.gold_anomaly_scores,

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse.generator import GeneratorConfig, generate_day, hour_uri
+from lakehouse.generator import GeneratorConfig, generate_day
 from lakehouse.runner import run_pipeline
 from lakehouse.settings import load_settings
-from lakehouse.tables import locations
+from lakehouse.tables import hour_uri, locations
 
 pytestmark = pytest.mark.e2e
 

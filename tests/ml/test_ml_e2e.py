@@ -15,7 +15,7 @@ import pytest
 
 from lakehouse.context import StageContext, StageInputError
 from lakehouse.tables import locations
-from ml import io, registry, score, train_anomaly
+from ml import lake, registry, score, train_anomaly
 from ml.features import build_day
 
 pytestmark = pytest.mark.e2e
@@ -63,9 +63,9 @@ def test_training_runs_have_metrics_and_lineage(settings, client, pipeline):
     anomaly = runs_of(client, registry.anomaly_model(settings))
     assert {r.data.tags["interval.start"] for r in anomaly} >= {START.isoformat(), LAST.isoformat()}
     features_history = {
-        h["version"] for h in io.delta_table(settings, loc.features_events).history()
+        h["version"] for h in lake.delta_table(settings, loc.features_events).history()
     }
-    silver_history = {h["version"] for h in io.delta_table(settings, loc.silver_events).history()}
+    silver_history = {h["version"] for h in lake.delta_table(settings, loc.silver_events).history()}
     for run in anomaly:
         for key in ("f1", "precision", "recall", "f1_spike", "f1_drift", "f1_stuck"):
             assert key in run.data.metrics, key
@@ -74,8 +74,8 @@ def test_training_runs_have_metrics_and_lineage(settings, client, pipeline):
 
     forecast = runs_of(client, registry.forecast_model(settings))
     assert [r.data.tags["interval.start"] for r in forecast] == [LAST.isoformat()]
-    gold = io.catalog(settings, loc.iceberg_warehouse).load_table(
-        io.table_ident(loc.gold_device_hourly)
+    gold = lake.catalog(settings, loc.iceberg_warehouse).load_table(
+        lake.table_ident(loc.gold_device_hourly)
     )
     snapshots = {s.snapshot_id for s in gold.snapshots()}
     for run in forecast:
@@ -120,14 +120,14 @@ def test_a_worse_model_does_not_take_the_alias(settings, client, pipeline):
 
 def test_scoring_writes_the_interval_once(settings, pipeline):
     loc = locations(settings)
-    features, _ = io.read_delta(
+    features, _ = lake.read_delta(
         settings, loc.features_events, partition="event_date", values=[LAST]
     )
 
     def rows(table: str):
         from pyiceberg.expressions import EqualTo
 
-        frame, _ = io.read_iceberg(
+        frame, _ = lake.read_iceberg(
             settings, loc.iceberg_warehouse, table, EqualTo("event_date", LAST.isoformat())
         )
         return frame
@@ -149,15 +149,15 @@ def test_late_events_are_scored_on_the_day_they_arrive(settings, pipeline):
     from pyiceberg.expressions import EqualTo
 
     loc = locations(settings)
-    silver, _ = io.read_delta(
+    silver, _ = lake.read_delta(
         settings, loc.silver_events, partition="event_date", values=[START],
         columns=["event_id", "ingest_date"],
     )  # fmt: skip
     late = set(silver.loc[silver["ingest_date"] == LAST, "event_id"])
-    featured, _ = io.read_delta(
+    featured, _ = lake.read_delta(
         settings, loc.features_events, partition="event_date", values=[START]
     )
-    scores, _ = io.read_iceberg(
+    scores, _ = lake.read_iceberg(
         settings, loc.iceberg_warehouse, loc.gold_anomaly_scores,
         EqualTo("event_date", START.isoformat()),
     )  # fmt: skip

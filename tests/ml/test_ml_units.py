@@ -19,7 +19,7 @@ from ml.features import (
     run_lengths,
 )
 from ml.forecast import forecast_metrics, usable
-from ml.io import parse_ground_truth, sqlalchemy_uri
+from ml.lake import parse_ground_truth, sqlalchemy_uri
 from ml.registry import decide
 from ml.report import png_base64, render_html, sample_devices
 

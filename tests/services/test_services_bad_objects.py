@@ -14,9 +14,9 @@ from datetime import date
 import pytest
 from services_tools import ROOT, delta_rows, make_scenario
 
-from lakehouse.generator import GeneratorConfig, generate_day, hour_uri
+from lakehouse.generator import GeneratorConfig, generate_day
 from lakehouse.storage import read_bytes, write_bytes
-from lakehouse.tables import join_uri, locations
+from lakehouse.tables import hour_uri, join_uri, locations
 
 DAY = date(2026, 2, 2)
 

@@ -97,7 +97,7 @@ def test_tables_read_back_with_independent_readers(platform: Platform):
         import json
         from lakehouse.settings import load_settings
         from lakehouse.tables import locations
-        from ml.io import catalog, delta_table, table_ident
+        from ml.lake import catalog, delta_table, table_ident
         s = load_settings()
         t = locations(s)
         def delta_rows(uri):

@@ -17,9 +17,8 @@ import pandas as pd
 import pyarrow as pa
 
 from lakehouse import storage
-from lakehouse.generator import ground_truth_uri
 from lakehouse.settings import Settings
-from lakehouse.tables import GOLD_NAMESPACE
+from lakehouse.tables import GOLD_NAMESPACE, ground_truth_uri
 
 GROUND_TRUTH_COLUMNS = ["event_id", "device_id", "event_ts", "kind"]
 
