@@ -45,10 +45,11 @@ def maintenance(dagbag: Any) -> Any:
     return dagbag.dags["lakehouse_maintenance"]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def cluster_env() -> Any:
-    """The whole DAG tier renders as a worker of the chart's default install does: its
-    settings ConfigMap and pipeline contract, nothing from the caller's environment."""
+    """Every DAG test module renders as a worker of the chart's default install does: its
+    settings ConfigMap and pipeline contract, nothing from the caller's environment. Module
+    scope: the environment is restored after each module, so it never leaks into other tiers."""
     with pytest.MonkeyPatch.context() as mp:
         for key in list(os.environ):
             if key.startswith(("LAKEHOUSE_", "MLFLOW_", "AWS_")):
