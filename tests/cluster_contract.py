@@ -27,32 +27,23 @@ def render_default_install(sets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     return load_docs(Renderer(helm, read_versions()["KUBERNETES_VERSION"]).render(sets=sets))
 
 
-@functools.cache
-def _default_install() -> tuple[tuple[str, str], ...]:
-    docs = render_default_install()
-    configmaps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
-    return (
-        ("settings", _json(configmaps["lakehouse-settings"]["data"])),
-        ("contract", configmaps["lakehouse-pipeline"]["data"]["deployment.json"]),
-    )
-
-
-def _json(data: dict[str, str]) -> str:
-    import json
-
-    return json.dumps(data, sort_keys=True)
+def _configmap_data(name: str) -> dict[str, str]:
+    (cm,) = [
+        d
+        for d in render_default_install()
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name
+    ]
+    return dict(cm["data"])
 
 
 def chart_env() -> dict[str, str]:
     """The settings ConfigMap of `helm install lakehouse charts/lakehouse -n lakehouse`."""
-    import json
-
-    return json.loads(dict(_default_install())["settings"])
+    return _configmap_data("lakehouse-settings")
 
 
 def pipeline_contract() -> str:
     """The pipeline contract (JSON) the same install gives the Airflow pods."""
-    return dict(_default_install())["contract"]
+    return _configmap_data("lakehouse-pipeline")["deployment.json"]
 
 
 def worker_env() -> dict[str, str]:

@@ -16,6 +16,7 @@ the sparkConf from ``spark_apps.session.spark_conf`` on the worker's lakehouse s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -66,6 +67,12 @@ def parse_contract(text: str) -> dict[str, Any]:
                 f"{CONTRACT_VARIABLE}: {key}={contract[key]!r} is not a CPU quantity (e.g. 250m)"
             )
     return contract
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_contract(text: str) -> dict[str, Any]:
+    # One parse per contract text, not one per template expression that reads it.
+    return parse_contract(text)
 
 
 def secret_env(contract: dict[str, Any], services: Iterable[str]) -> list[dict[str, Any]]:
@@ -131,7 +138,7 @@ class Deployment:
                 f"the worker has no {CONTRACT_VARIABLE}: the chart gives every Airflow pod its "
                 "pipeline contract (ConfigMap <fullname>-pipeline, key deployment.json)"
             )
-        return parse_contract(text)
+        return _parsed_contract(text)
 
     @property
     def namespace(self) -> str:
