@@ -10,7 +10,6 @@ both DAGs, and the `make ingest` Job, and resolves every reference against the s
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,7 +21,7 @@ from lakehouse.versions import versions
 
 sys.path.insert(0, str(ROOT / "tests" / "manifests"))
 from manifest_tools import (
-    CHART_BUILD,
+    Renderer,
     ToolMissingError,
     ensure_tools,
     load_docs,
@@ -55,11 +54,8 @@ def render(release: str, sets: list[str]) -> list[dict[str, Any]]:
         helm = ensure_tools()
     except ToolMissingError as error:
         pytest.skip(f"the chart cannot be rendered here: {error}")
-    args = [str(helm), "template", release, str(CHART_BUILD), "--namespace", NAMESPACE]
-    args += ["--kube-version", versions()["KUBERNETES_VERSION"]]
-    for s in sets:
-        args += ["--set", s]
-    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    renderer = Renderer(helm, versions()["KUBERNETES_VERSION"])
+    proc = renderer.template(sets=tuple(sets), release=release, namespace=NAMESPACE)
     assert proc.returncode == 0, proc.stderr
     return load_docs(proc.stdout)
 

@@ -112,8 +112,10 @@ class Renderer:
         sets: tuple[str, ...] = (),
         *,
         include_crds: bool = False,
+        release: str = RELEASE,
+        namespace: str = NAMESPACE,
     ) -> subprocess.CompletedProcess[str]:
-        args = ["template", RELEASE, str(CHART_BUILD), "--namespace", NAMESPACE]
+        args = ["template", release, str(CHART_BUILD), "--namespace", namespace]
         args += ["--kube-version", self.kube_version]
         for v in values:
             args += ["--values", str(v)]
