@@ -146,9 +146,7 @@ def summary(settings: Settings, report: PipelineReport) -> dict[str, Any]:
         "report": ml.get("report", {}).get("artifacts", {}).get("report"),
         "tables": {
             "raw": loc.raw_events,
-            **loc.delta_tables(),
-            **loc.iceberg_tables(),
-            **loc.ml_tables(),
+            **loc.tables(),
         },
         "mlflow_tracking_uri": settings.mlflow_tracking_uri,
         "catalog_uri": settings.catalog_uri,

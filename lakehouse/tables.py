@@ -7,12 +7,47 @@ Hadoop filesystem uses ``s3a://`` for the same objects. ``spark_uri`` converts.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from lakehouse.settings import Settings
 
 GOLD_NAMESPACE = "gold"
+TableFormat = Literal["delta", "iceberg"]
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the lakehouse: the registry below is the only list of them."""
+
+    name: str
+    format: TableFormat  # Delta tables are addressed by path, Iceberg tables by catalog name
+    writer: str  # the stage that writes it (its writer lock); "audit": every stage's run log
+    field: str  # the attribute of Locations that holds where it lives
+
+
+TABLES: tuple[Table, ...] = (
+    Table("bronze.iot_events", "delta", "bronze", "bronze_events"),
+    Table("silver.iot_events", "delta", "silver", "silver_events"),
+    Table("silver.quarantine", "delta", "silver", "silver_quarantine"),
+    Table("silver.devices", "delta", "silver", "silver_devices"),
+    Table("audit.stage_runs", "delta", "audit", "audit"),
+    Table("features.events", "delta", "features", "features_events"),
+    Table("features.device_hourly", "delta", "features", "features_hourly"),
+    Table("gold.device_hourly", "iceberg", "gold", "gold_device_hourly"),
+    Table("gold.site_daily", "iceberg", "gold", "gold_site_daily"),
+    Table("gold.anomaly_scores", "iceberg", "score", "gold_anomaly_scores"),
+    Table("gold.device_hourly_forecast", "iceberg", "score", "gold_forecasts"),
+)
+
+
+def table(name: str) -> Table:
+    for t in TABLES:
+        if t.name == name:
+            return t
+    raise KeyError(f"unknown table {name!r}; tables are {[t.name for t in TABLES]}")
 
 
 def join_uri(base: str, *parts: str) -> str:
@@ -48,30 +83,26 @@ class Locations:
     gold_anomaly_scores: str
     gold_forecasts: str
 
-    def delta_tables(self) -> dict[str, str]:
+    def tables(
+        self, *, fmt: TableFormat | None = None, writers: Collection[str] | None = None
+    ) -> dict[str, str]:
+        """Registered tables (name -> storage URI or catalog identifier), optionally only those
+        of one format or of some writers."""
         return {
-            "bronze.iot_events": self.bronze_events,
-            "silver.iot_events": self.silver_events,
-            "silver.quarantine": self.silver_quarantine,
-            "silver.devices": self.silver_devices,
-            "audit.stage_runs": self.audit,
+            t.name: getattr(self, t.field)
+            for t in TABLES
+            if (fmt is None or t.format == fmt) and (writers is None or t.writer in writers)
         }
 
-    def iceberg_tables(self) -> dict[str, str]:
-        return {
-            "gold.device_hourly": self.gold_device_hourly,
-            "gold.site_daily": self.gold_site_daily,
-        }
 
-    def ml_tables(self) -> dict[str, str]:
-        """Tables the ML stages write (Delta features by path, Iceberg predictions by name);
-        kept apart from the Spark-written tables above, which tests enumerate as such."""
-        return {
-            "features.events": self.features_events,
-            "features.device_hourly": self.features_hourly,
-            "gold.anomaly_scores": self.gold_anomaly_scores,
-            "gold.device_hourly_forecast": self.gold_forecasts,
-        }
+def _check_registry() -> None:
+    fields = set(Locations.__dataclass_fields__)
+    stray = [t.name for t in TABLES if t.field not in fields]
+    if stray or len({t.name for t in TABLES}) != len(TABLES):
+        raise ValueError(f"table registry: unknown Locations field or duplicate name: {stray}")
+
+
+_check_registry()
 
 
 def locations(settings: Settings) -> Locations:

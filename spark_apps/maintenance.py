@@ -25,6 +25,7 @@ from lakehouse.context import interval_parser, parse_interval
 from lakehouse.locks import writer_lock
 from lakehouse.settings import Settings, SettingsError, load_settings
 from lakehouse.tables import locations, spark_uri
+from lakehouse.tables import table as registered
 
 STAGE = "maintenance"
 FORMATS = ("delta", "iceberg")
@@ -34,38 +35,16 @@ MIN_RETAIN_DAYS = 7
 ORPHAN_MIN_AGE = timedelta(days=1)
 ICEBERG_RETAIN_LAST = 5
 SQL_TIMESTAMP = "%Y-%m-%d %H:%M:%S"  # read in the session time zone, UTC
-# Who writes each table (a stage, or "audit"): maintenance holds that writer's lock meanwhile.
-WRITERS = {
-    "bronze.iot_events": "bronze",
-    "silver.iot_events": "silver",
-    "silver.quarantine": "silver",
-    "silver.devices": "silver",
-    "audit.stage_runs": "audit",
-    "features.events": "features",
-    "features.device_hourly": "features",
-    "gold.device_hourly": "gold",
-    "gold.site_daily": "gold",
-    "gold.anomaly_scores": "score",
-    "gold.device_hourly_forecast": "score",
-}
 
 
 def delta_paths(settings: Settings) -> dict[str, str]:
-    """Every Delta table (name -> Spark path): bronze, silver, audit and the ML features."""
-    loc = locations(settings)
-    tables = {**loc.delta_tables(), "features.events": loc.features_events}
-    tables["features.device_hourly"] = loc.features_hourly
-    return {name: spark_uri(path) for name, path in tables.items()}
+    """Every Delta table of the registry (name -> Spark path)."""
+    return {name: spark_uri(uri) for name, uri in locations(settings).tables(fmt="delta").items()}
 
 
 def iceberg_tables(settings: Settings) -> list[str]:
-    """Every Iceberg table, fully qualified (catalog.namespace.table)."""
-    loc = locations(settings)
-    return [
-        *loc.iceberg_tables().values(),
-        loc.gold_anomaly_scores,
-        loc.gold_forecasts,
-    ]
+    """Every Iceberg table of the registry, fully qualified (catalog.namespace.table)."""
+    return list(locations(settings).tables(fmt="iceberg").values())
 
 
 def cutoff(end: date, retain_days: int) -> datetime:
@@ -84,9 +63,10 @@ def orphan_cutoff(end: date, retain_days: int, now: datetime) -> datetime:
     return min(cutoff(end, retain_days), now - ORPHAN_MIN_AGE)
 
 
-def table_lock(settings: Settings, table: str) -> Any:
-    """The writer lock of ``table`` (a name of WRITERS); a wait is reported on stderr."""
-    return writer_lock(settings, WRITERS[table], on_wait=lambda msg: print(msg, file=sys.stderr))
+def table_lock(settings: Settings, name: str) -> Any:
+    """The writer lock of a registered table; a wait is reported on stderr."""
+    writer = registered(name).writer
+    return writer_lock(settings, writer, on_wait=lambda msg: print(msg, file=sys.stderr))
 
 
 def _row(df: Any) -> dict[str, Any]:

@@ -11,6 +11,11 @@ from urllib.parse import quote
 from lakehouse.settings import Settings
 from lakehouse.tables import locations
 
+# Writers of the tables a rerun must reproduce row for row (the audit log is append-only),
+# and of the ML tables, which are recomputed with whatever champion model is current.
+SPARK_STAGES = ("bronze", "silver", "gold")
+ML_STAGES = ("features", "score")
+
 LINEAGE = ("_run_id", "_ingested_at", "_quarantined_at")
 
 
@@ -93,9 +98,8 @@ def all_tables(settings: Settings, prefix: str) -> dict[str, list[tuple]]:
     loc = locations(settings)
     out = {
         name: normalised(delta_rows(settings, uri), (prefix,))
-        for name, uri in loc.delta_tables().items()
-        if name != "audit.stage_runs"
+        for name, uri in loc.tables(fmt="delta", writers=SPARK_STAGES).items()
     }
-    for name, ident in loc.iceberg_tables().items():
+    for name, ident in loc.tables(fmt="iceberg", writers=SPARK_STAGES).items():
         out[name] = normalised(iceberg_rows(settings, ident), (prefix,))
     return out

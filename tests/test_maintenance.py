@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from lakehouse.locks import LockTimeoutError, writer_lock
+from lakehouse.pipeline import STAGES
 from lakehouse.settings import Settings, load_settings
-from lakehouse.tables import locations
+from lakehouse.tables import TABLES, locations
 from spark_apps import maintenance
 
 CATALOG = "maint"
@@ -157,23 +158,26 @@ def test_iceberg_rewrite_expire_and_orphans(spark: Any, own: Settings) -> None:
     spark.sql(f"DROP TABLE {name} PURGE")
 
 
-def test_every_maintained_table_has_a_writer(own: Settings) -> None:
+def test_every_registered_table_is_maintained_under_its_writers_lock(own: Settings) -> None:
     catalog = f"{CATALOG}."
     maintained = {*maintenance.delta_paths(own), *(t.removeprefix(catalog)
                   for t in maintenance.iceberg_tables(own))}  # fmt: skip
-    assert maintained == set(maintenance.WRITERS)
-    # Written out, per writer: a table added to a stage but forgotten here fails this test.
-    by_writer: dict[str, set[str]] = {}
-    for table, writer in maintenance.WRITERS.items():
-        by_writer.setdefault(writer, set()).add(table)
+    # Written out, per writer and format: a table added to a stage but not to the registry
+    # (or registered under the wrong writer, whose lock maintenance would then take) fails here.
+    by_writer: dict[tuple[str, str], set[str]] = {}
+    for t in TABLES:
+        by_writer.setdefault((t.writer, t.format), set()).add(t.name)
     assert by_writer == {
-        "bronze": {"bronze.iot_events"},
-        "silver": {"silver.iot_events", "silver.quarantine", "silver.devices"},
-        "gold": {"gold.device_hourly", "gold.site_daily"},
-        "audit": {"audit.stage_runs"},
-        "features": {"features.events", "features.device_hourly"},
-        "score": {"gold.anomaly_scores", "gold.device_hourly_forecast"},
+        ("bronze", "delta"): {"bronze.iot_events"},
+        ("silver", "delta"): {"silver.iot_events", "silver.quarantine", "silver.devices"},
+        ("gold", "iceberg"): {"gold.device_hourly", "gold.site_daily"},
+        ("audit", "delta"): {"audit.stage_runs"},
+        ("features", "delta"): {"features.events", "features.device_hourly"},
+        ("score", "iceberg"): {"gold.anomaly_scores", "gold.device_hourly_forecast"},
     }
+    assert maintained == {name for names in by_writer.values() for name in names}
+    stages = {s.name for s in STAGES}
+    assert all(t.writer in stages | {"audit"} for t in TABLES)
 
 
 def test_maintenance_waits_for_the_tables_writer(spark: Any, own: Settings) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
+from table_readers import SPARK_STAGES
 
 from lakehouse.events import REASON_CODES
 from lakehouse.generator import GeneratorConfig, generate_day
@@ -47,10 +48,11 @@ def table_rows(spark, settings, drop=LINEAGE) -> dict[str, list[tuple]]:
     loc = locations(settings)
     frames = {
         name: spark.read.format("delta").load(path)
-        for name, path in loc.delta_tables().items()
-        if name != "audit.stage_runs"  # an append-only run log: grows by design on reruns
+        # Not the audit log (append-only: grows by design on reruns), nor the ML tables.
+        for name, path in loc.tables(fmt="delta", writers=SPARK_STAGES).items()
     }
-    frames.update({name: spark.table(ident) for name, ident in loc.iceberg_tables().items()})
+    gold = loc.tables(fmt="iceberg", writers=SPARK_STAGES)
+    frames.update({name: spark.table(ident) for name, ident in gold.items()})
     out = {}
     for name, frame in frames.items():
         frame = frame.drop(*[c for c in drop if c in frame.columns])

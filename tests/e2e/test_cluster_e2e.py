@@ -28,7 +28,7 @@ from e2e_tools import (
     now,
     say,
 )
-from table_readers import delta_rows, iceberg_rows, normalised
+from table_readers import ML_STAGES, delta_rows, iceberg_rows, normalised
 
 from lakehouse.pipeline import STAGES
 from lakehouse.tables import locations
@@ -56,16 +56,13 @@ def all_rows(settings: Any) -> dict[str, list[tuple]]:
     run-dependent columns aside (normalised), the append-only audit log left out."""
     loc = locations(settings)
     out: dict[str, list[tuple]] = {}
-    for name, uri in {**loc.delta_tables()}.items():
-        if name != "audit.stage_runs":
-            out[name] = normalised(delta_rows(settings, uri), ())
-    for name, ident in loc.iceberg_tables().items():
+    for name, uri in loc.tables(fmt="delta", writers=(*SPARK_STAGES, *ML_STAGES)).items():
+        out[name] = normalised(delta_rows(settings, uri), ())
+    for name, ident in loc.tables(fmt="iceberg", writers=SPARK_STAGES).items():
         out[name] = normalised(iceberg_rows(settings, ident), ())
-    for name, where in loc.ml_tables().items():
-        if "://" in where:
-            out[name] = normalised(delta_rows(settings, where), ())
-        elif iceberg_table_exists(settings, where):  # forecasts need a previous day
-            out[name] = normalised(iceberg_rows(settings, where), ())
+    for name, ident in loc.tables(fmt="iceberg", writers=ML_STAGES).items():
+        if iceberg_table_exists(settings, ident):  # forecasts need a previous day
+            out[name] = normalised(iceberg_rows(settings, ident), ())
     return out
 
 
@@ -314,11 +311,8 @@ def test_rerun_with_the_silver_driver_killed_ends_green_with_identical_tables(
     SNAPSHOTS["rerun"] = rows
     phases.facts["table_rows_after_rerun"] = {name: len(r) for name, r in rows.items()}
     clean = SNAPSHOTS["history"]
-    spark_tables = [*locations(reader_settings).delta_tables(),
-                    *locations(reader_settings).iceberg_tables()]  # fmt: skip
-    for name in spark_tables:
-        if name != "audit.stage_runs":
-            assert rows[name] == clean[name], f"{name} differs after the rerun"
+    for name in locations(reader_settings).tables(writers=SPARK_STAGES):
+        assert rows[name] == clean[name], f"{name} differs after the rerun"
     # The ML tables are recomputed, not replayed: the day before is there now, so the
     # interval's features gain their lags (and record the silver version read), and scores
     # carry the model version the day before may have promoted. Same rows, counted.

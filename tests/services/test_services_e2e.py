@@ -219,11 +219,11 @@ def test_raw_objects_are_in_s3(clean: Scenario, summary: dict) -> None:
 def test_tables_are_on_s3_and_the_catalog_in_postgres(clean: Scenario) -> None:
     loc = locations(clean.settings)
     fs, _ = filesystem(clean.settings, "s3://")
-    for uri in loc.delta_tables().values():
+    for uri in loc.tables(fmt="delta", writers=("bronze", "silver", "gold", "audit")).values():
         assert uri.startswith("s3://lakehouse-warehouse/")
         assert fs.exists(uri.removeprefix("s3://") + "/_delta_log/00000000000000000000.json"), uri
     catalog = iceberg_catalog(clean.settings)
-    for ident in loc.iceberg_tables().values():
+    for ident in loc.tables(fmt="iceberg", writers=("bronze", "silver", "gold", "audit")).values():
         table = catalog.load_table(".".join(ident.split(".")[1:]))
         assert table.metadata_location.startswith("s3a://lakehouse-warehouse/"), (
             table.metadata_location
