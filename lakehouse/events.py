@@ -24,6 +24,12 @@ KEY_FIELDS: tuple[str, ...] = ("event_id", "device_id")
 # (no-break space...), control characters, format characters (zero-width space, BOM, ...).
 INVALID_KEY_CHARACTERS = r"[\s\p{Z}\p{Cc}\p{Cf}]"
 OPTIONAL_FIELDS: tuple[str, ...] = ("sensor_type", "unit", "battery_pct")
+# Every field of an event, in the order the generator writes them (the example above).
+EVENT_FIELDS: tuple[str, ...] = (
+    "event_id", "device_id", "sensor_type", "event_ts", "value", "unit", "battery_pct",
+)  # fmt: skip
+if sorted(EVENT_FIELDS) != sorted(REQUIRED_FIELDS + OPTIONAL_FIELDS):
+    raise ValueError("EVENT_FIELDS must list each required and optional field once")
 EVENT_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # strftime; millisecond precision is written
 SPARK_TS_PATTERN = "yyyy-MM-dd'T'HH:mm:ss.SSSX"
 

@@ -21,6 +21,9 @@ fit in units of the device's within-hour spread, and calendar fields. ``actual``
 The stage recomputes the event dates touched by silver rows ingested in the interval (late
 events correct earlier days, as far back as the lateness horizon, LAKEHOUSE_MAX_LATENESS_DAYS),
 replacing those partitions: reruns change nothing.
+
+This module is the stage (what it reads and writes); the computations are pure functions of
+frames in ml/event_features.py and ml/hourly_features.py, on the fits of ml/fitting.py.
 """
 
 from __future__ import annotations
@@ -30,22 +33,23 @@ import time
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from lakehouse.context import StageContext, StageInputError, interval_parser, parse_interval
 from lakehouse.tables import locations
 from ml import lake
+from ml.event_features import (
+    CONTEXT_DAYS,
+    EVENT_COLUMNS,
+    MIN_READINGS,
+    event_features,
+    too_few_readings,
+)
+from ml.hourly_features import HOURLY_COLUMNS, hourly_features
 from ml.stage import MLResult, entrypoint
 
 STAGE = "features"
-DAY_SECONDS = 86_400.0
-EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
-CONTEXT_DAYS = 2  # days before an event date that feed its baseline fit
-MIN_READINGS = 12  # fewer readings in the context: no baseline, no features
-MIN_WINDOW_HOURS = 18  # of the trailing 24 needed for an hourly profile fit
-
 SILVER_COLUMNS: tuple[str, ...] = (
     "event_id",
     "device_id",
@@ -54,55 +58,6 @@ SILVER_COLUMNS: tuple[str, ...] = (
     "event_ts",
     "event_date",
     "value",
-)
-EVENT_FEATURES: tuple[str, ...] = (
-    "resid_z",
-    "local_z",
-    "level_z",
-    "level_trailing_z",
-    "level_leading_z",
-    "diff_z",
-    "rolling_std_z",
-    "stuck_length",
-)
-HOURLY_FEATURES: tuple[str, ...] = (
-    "hour_of_day",
-    "dev_1",
-    "dev_2",
-    "dev_3",
-    "dev_24",
-    "amplitude_z",
-)
-EVENT_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "device_id",
-    "site_id",
-    "sensor_type",
-    "event_ts",
-    "event_date",
-    "hour_of_day",
-    "value",
-    "baseline",
-    "noise_scale",
-    *EVENT_FEATURES,
-    "run_length",
-    "_source_version",
-)
-HOURLY_COLUMNS: tuple[str, ...] = (
-    "device_id",
-    "site_id",
-    "sensor_type",
-    "hour_start",
-    "event_date",
-    "day_of_week",
-    *HOURLY_FEATURES,
-    "lag_1",
-    "lag_24",
-    "profile",
-    "scale",
-    "window_hours",
-    "actual",
-    "_source_version",
 )
 
 
@@ -129,191 +84,6 @@ def _schema(columns: Sequence[str]) -> pa.Schema:
 
 EVENT_SCHEMA = _schema(EVENT_COLUMNS)
 HOURLY_SCHEMA = _schema(HOURLY_COLUMNS)
-
-
-# --------------------------------------------------------------------------- pure: events
-
-
-def harmonic_design(seconds: np.ndarray) -> np.ndarray:
-    angle = 2 * np.pi * seconds / DAY_SECONDS
-    return np.column_stack([np.ones_like(seconds), np.cos(angle), np.sin(angle)])
-
-
-def robust_coefficients(design: np.ndarray, values: np.ndarray, iterations: int = 5) -> np.ndarray:
-    """Least squares refitted without points beyond 2.5 robust standard deviations, so
-    anomalies do not pull the fit towards themselves."""
-    keep = np.isfinite(values)
-    coef = np.zeros(design.shape[1])
-    for _ in range(iterations):
-        coef, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
-        resid = values - design @ coef
-        spread = 1.4826 * np.median(np.abs(resid[keep] - np.median(resid[keep])))
-        if spread <= 0 or (np.abs(resid) < 2.5 * spread).sum() <= design.shape[1]:
-            break
-        keep = np.abs(resid) < 2.5 * spread
-    return coef
-
-
-def robust_harmonic_fit(seconds: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Level + daily harmonic (sensors follow a daily cycle), fitted robustly."""
-    design = harmonic_design(seconds)
-    return design @ robust_coefficients(design, values)
-
-
-def noise_scale(values: np.ndarray, floor: float = 1e-6) -> float:
-    """Noise standard deviation from the MAD of first differences."""
-    diffs = np.diff(values)
-    if len(diffs) == 0:
-        return floor
-    mad = np.median(np.abs(diffs - np.median(diffs)))
-    return max(1.4826 * mad / np.sqrt(2.0), floor)
-
-
-def run_lengths(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each reading: the length of the run of identical values it belongs to, and its
-    position in that run (1 = first)."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    starts = np.r_[True, values[1:] != values[:-1]]
-    run_id = np.cumsum(starts) - 1
-    first = np.flatnonzero(starts)
-    position = np.arange(len(values)) - first[run_id] + 1
-    length = np.bincount(run_id)[run_id]
-    return length, position
-
-
-def readings_per_hour(ts: pd.Series) -> int:
-    step = ts.diff().dt.total_seconds().median()
-    if not np.isfinite(step) or step <= 0:
-        return 3
-    return max(3, round(3600.0 / step))
-
-
-def device_event_features(device: pd.DataFrame) -> pd.DataFrame:
-    """Features of one device's readings (any order in, time order out)."""
-    device = device.sort_values("event_ts", kind="stable")
-    values = device["value"].to_numpy(dtype=float)
-    seconds = ((device["event_ts"] - EPOCH) / pd.Timedelta(seconds=1)).to_numpy(float)
-    baseline = robust_harmonic_fit(seconds, values)
-    scale = noise_scale(values)
-    resid_z = (values - baseline) / scale
-    window = readings_per_hour(device["event_ts"])
-    series = pd.Series(values)
-    resid = pd.Series(resid_z)
-    length, position = run_lengths(values)
-    return device.assign(
-        hour_of_day=device["event_ts"].dt.hour.astype("int32"),
-        baseline=baseline,
-        noise_scale=scale,
-        resid_z=resid_z,
-        local_z=(values - series.rolling(5, center=True, min_periods=1).median().to_numpy())
-        / scale,
-        level_z=resid.rolling(window, center=True, min_periods=1).mean().to_numpy(),
-        level_trailing_z=resid.rolling(window, min_periods=1).mean().to_numpy(),
-        level_leading_z=resid[::-1].rolling(window, min_periods=1).mean().to_numpy()[::-1],
-        diff_z=np.r_[0.0, np.diff(values)] / scale,
-        rolling_std_z=series.rolling(5, center=True, min_periods=2).std().fillna(0).to_numpy()
-        / scale,
-        run_length=length.astype("int64"),
-        stuck_length=np.where(position >= 2, length, 1).astype("int64"),
-    )
-
-
-def event_features(silver: pd.DataFrame, day: date) -> pd.DataFrame:
-    """Features of the events of ``day`` from silver rows of ``day`` and its context days."""
-    out = []
-    for _, device in silver.groupby("device_id", sort=True):
-        if len(device) >= MIN_READINGS and (device["event_date"] == day).any():
-            feats = device_event_features(device)
-            out.append(feats[feats["event_date"] == day])
-    if not out:
-        return pd.DataFrame(columns=[c for c in EVENT_COLUMNS if c != "_source_version"])
-    frame = pd.concat(out, ignore_index=True)
-    return frame[[c for c in EVENT_COLUMNS if c != "_source_version"]]
-
-
-def too_few_readings(silver: pd.DataFrame, day: date) -> dict[str, int]:
-    """Device -> readings of ``day`` that get no features: fewer than MIN_READINGS in the
-    device's context days (a device that came online at the end of the day). Named in the
-    stage's note so they are never left out silently; the next day's features cover them."""
-    counts = silver.groupby("device_id")["event_date"].agg(
-        total="size", on_day=lambda d: int((d == day).sum())
-    )
-    short = counts[(counts["total"] < MIN_READINGS) & (counts["on_day"] > 0)]
-    return {str(k): int(v) for k, v in short["on_day"].sort_index().items()}
-
-
-# --------------------------------------------------------------------------- pure: hours
-
-
-def hourly_design(hour_index: np.ndarray) -> np.ndarray:
-    """Harmonic design for hourly means (each stands for the middle of its hour)."""
-    return harmonic_design((hour_index + 0.5) * 3600.0)
-
-
-def device_hourly_features(device: pd.DataFrame, day: date) -> pd.DataFrame:
-    """Features for every hour of ``day`` of one device, from its hourly rows up to that day."""
-    first = pd.Timestamp(day, tz="UTC")
-    hours = pd.date_range(first - pd.Timedelta(hours=24), periods=48, freq="h")
-    by_hour = device.set_index("hour_start").reindex(hours)
-    mean = by_hour["mean_value"].to_numpy(dtype=float)
-    spread = by_hour["stddev_value"].to_numpy(dtype=float)
-    index = (hours - EPOCH) // pd.Timedelta(hours=1)
-    design = hourly_design(np.asarray(index, dtype=float))
-    rows = []
-    for i in range(24, 48):
-        window = slice(i - 24, i)
-        ok = np.isfinite(mean[window])
-        row = {
-            "hour_start": hours[i],
-            "lag_1": mean[i - 1],
-            "lag_2": mean[i - 2],
-            "lag_3": mean[i - 3],
-            "lag_24": mean[i - 24],
-            "actual": mean[i],
-            "window_hours": int(ok.sum()),
-        }
-        spreads = spread[window][np.isfinite(spread[window])]
-        scale = spreads.mean() if len(spreads) else np.nan
-        if ok.sum() >= MIN_WINDOW_HOURS and np.isfinite(scale) and scale > 0:
-            coef = robust_coefficients(design[window][ok], mean[window][ok])
-            fitted = design[window] @ coef
-            row |= {
-                "profile": float(design[i] @ coef),
-                "scale": float(scale),
-                "dev_1": (mean[i - 1] - fitted[-1]) / scale,
-                "dev_2": (mean[i - 2] - fitted[-2]) / scale,
-                "dev_3": (mean[i - 3] - fitted[-3]) / scale,
-                "dev_24": (mean[i - 24] - fitted[0]) / scale,
-                "amplitude_z": float(np.hypot(coef[1], coef[2]) / scale),
-            }
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    for column in ("profile", "scale", "dev_1", "dev_2", "dev_3", "dev_24", "amplitude_z"):
-        if column not in frame:
-            frame[column] = np.nan
-    known = device.iloc[-1]
-    return frame.assign(
-        device_id=known["device_id"],
-        site_id=known["site_id"],
-        sensor_type=known["sensor_type"],
-        event_date=day,
-        hour_of_day=frame["hour_start"].dt.hour.astype("int32"),
-        day_of_week=frame["hour_start"].dt.day_of_week.astype("int32"),
-    )
-
-
-def hourly_features(gold: pd.DataFrame, day: date) -> pd.DataFrame:
-    """One row per (device with data on ``day`` or the day before, hour of ``day``)."""
-    columns = [c for c in HOURLY_COLUMNS if c != "_source_version"]
-    if gold.empty:
-        return pd.DataFrame(columns=columns)
-    out = [device_hourly_features(d, day) for _, d in gold.groupby("device_id", sort=True)]
-    frame = pd.concat(out, ignore_index=True)[columns]
-    return frame.astype({c: "float64" for c in (*HOURLY_FEATURES[1:], "lag_1", "lag_24")})
-
-
-# --------------------------------------------------------------------------- I/O edge
 
 
 def touched_dates(

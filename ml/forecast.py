@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from ml.features import HOURLY_FEATURES
+from ml.hourly_features import HOURLY_FEATURES
 
 FORECAST_INPUTS: tuple[str, ...] = (*HOURLY_FEATURES, "profile", "scale")
 # Types MLflow's skops serialisation must be told to trust (our own class, LightGBM's).

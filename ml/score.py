@@ -16,8 +16,9 @@ import pyarrow as pa
 from lakehouse.context import StageContext, StageInputError, interval_parser, parse_interval
 from lakehouse.tables import locations
 from ml import lake, registry
-from ml.features import MIN_WINDOW_HOURS, touched_dates
+from ml.features import touched_dates
 from ml.forecast import usable
+from ml.hourly_features import MIN_WINDOW_HOURS
 from ml.stage import MLResult, entrypoint
 
 STAGE = "score"

@@ -11,14 +11,10 @@ import pandas as pd
 import pytest
 
 from ml.anomaly import AnomalyDetector, best_f1_threshold, evaluate
-from ml.features import (
-    device_event_features,
-    hourly_features,
-    noise_scale,
-    robust_harmonic_fit,
-    run_lengths,
-)
+from ml.event_features import device_event_features
+from ml.fitting import noise_scale, robust_harmonic_fit, run_lengths
 from ml.forecast import forecast_metrics, usable
+from ml.hourly_features import hourly_features
 from ml.lake import parse_ground_truth, sqlalchemy_uri
 from ml.registry import decide
 from ml.report import png_base64, render_html, sample_devices

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from ml.anomaly import AnomalyDetector
-from ml.features import MIN_READINGS, event_features, hourly_features, too_few_readings
+from ml.event_features import MIN_READINGS, event_features, too_few_readings
 from ml.forecast import Forecaster, usable
+from ml.hourly_features import hourly_features
 from ml.score import anomaly_rows, forecast_rows, history_note, without_history
 
 FIRST = date(2026, 1, 3)
