@@ -10,6 +10,10 @@ CHART_BUILD := charts/.build/lakehouse
 tools-helm: ## Build the pinned helm into .tools/bin with the Go toolchain (idempotent)
 	bash $(CHART_TOOLS) helm
 
+.PHONY: tools-helm-docs
+tools-helm-docs: ## Build the pinned helm-docs into .tools/bin with the Go toolchain (idempotent)
+	bash $(CHART_TOOLS) helm-docs
+
 .PHONY: tools-checkov
 tools-checkov: | $(UV) ## Install the pinned checkov into .tools/checkov, its own environment (idempotent)
 	UV=$(UV) bash $(CHART_TOOLS) checkov
@@ -19,12 +23,12 @@ chart-deps: ## Assemble charts/.build/lakehouse with the pinned spark-operator c
 	bash $(CHART_TOOLS) deps
 
 .PHONY: test-manifests
-test-manifests: venv tools-helm tools-checkov chart-deps ## Lint, render, validate and police the Helm chart
+test-manifests: venv tools-helm tools-helm-docs tools-checkov chart-deps ## Lint, render, validate and police the Helm chart
 	$(PY) -m pytest tests/manifests
 
 .PHONY: chart-docs
-chart-docs: venv ## Regenerate the values table in charts/lakehouse/README.md from values.yaml
-	$(PY) charts/scripts/values_table.py
+chart-docs: ## Regenerate charts/lakehouse/README.md (README.md.gotmpl + the values table of values.yaml)
+	bash $(CHART_TOOLS) docs
 
 .PHONY: footprint
 footprint: venv tools-helm chart-deps ## Sum the requests of the rendered pods per component

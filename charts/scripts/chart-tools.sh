@@ -2,6 +2,9 @@
 # Chart tooling from the registries only, idempotent. Used by mk/charts.mk and tests/manifests.
 #
 #   chart-tools.sh helm   build the pinned helm into .tools/bin (go install; ~5 min the first time)
+#   chart-tools.sh helm-docs  build the pinned helm-docs into .tools/bin (go install; ~30 s)
+#   chart-tools.sh docs   regenerate charts/lakehouse/README.md from README.md.gotmpl + values.yaml
+#   chart-tools.sh docs-check  print the README helm-docs would generate, without writing it
 #   chart-tools.sh deps   assemble charts/.build/lakehouse: the umbrella chart plus the pinned
 #                         upstream spark-operator chart copied from its Go module (module cache)
 #   chart-tools.sh checkov  install the pinned checkov into its own environment .tools/checkov
@@ -15,7 +18,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=scripts/versions.sh
 source "$ROOT/scripts/versions.sh"
-load_versions HELM_VERSION SPARK_OPERATOR_MODULE SPARK_OPERATOR_CHART_VERSION KUBERNETES_VERSION
+load_versions HELM_VERSION SPARK_OPERATOR_MODULE SPARK_OPERATOR_CHART_VERSION KUBERNETES_VERSION \
+  HELM_DOCS_MODULE HELM_DOCS_VERSION
 
 TOOLS_BIN="${TOOLS_BIN:-$ROOT/.tools/bin}"
 HELM="$TOOLS_BIN/helm"
@@ -45,6 +49,34 @@ cmd_helm() {
   helm_ok || { echo "built helm does not report v$HELM_VERSION" >&2; exit 1; }
   "$HELM" version
 }
+
+HELM_DOCS="$TOOLS_BIN/helm-docs"
+
+helm_docs_ok() {
+  [[ -x "$HELM_DOCS" ]] && "$HELM_DOCS" --version 2>/dev/null | grep -q "version $HELM_DOCS_VERSION\b"
+}
+
+cmd_helm_docs() {
+  if helm_docs_ok; then echo "helm-docs $HELM_DOCS_VERSION: $HELM_DOCS"; return; fi
+  command -v go >/dev/null || { echo "go toolchain not found: cannot build helm-docs" >&2; exit 3; }
+  mkdir -p "$TOOLS_BIN"
+  echo "building helm-docs $HELM_DOCS_VERSION into $TOOLS_BIN"
+  (cd /tmp && GOBIN="$TOOLS_BIN" GOFLAGS=-buildvcs=false go install -trimpath \
+    -ldflags "-s -w -X main.version=$HELM_DOCS_VERSION" \
+    "$HELM_DOCS_MODULE/cmd/helm-docs@v$HELM_DOCS_VERSION")
+  helm_docs_ok || { echo "built helm-docs does not report $HELM_DOCS_VERSION" >&2; exit 1; }
+}
+
+# The README is charts/lakehouse/README.md.gotmpl with the values table filled in, keys in
+# values.yaml's order.
+helm_docs() {
+  cmd_helm_docs >/dev/null
+  "$HELM_DOCS" --chart-search-root "$ROOT/charts/lakehouse" --sort-values-order file \
+    --log-level warning "$@"
+}
+
+cmd_docs() { helm_docs; }
+cmd_docs_check() { helm_docs --dry-run; }
 
 CHECKOV_ENV="${CHECKOV_ENV:-$ROOT/.tools/checkov}"
 CHECKOV="$CHECKOV_ENV/bin/checkov"
@@ -99,6 +131,8 @@ cmd_env() {
   echo "KUBERNETES_VERSION=$KUBERNETES_VERSION"
   echo "CHART_BUILD=$BUILD/lakehouse"
   echo "SPARK_OPERATOR_CHART_VERSION=$SPARK_OPERATOR_CHART_VERSION"
+  echo "HELM_DOCS=$HELM_DOCS"
+  echo "HELM_DOCS_VERSION=$HELM_DOCS_VERSION"
   echo "CHECKOV=$CHECKOV"
   echo "CHECKOV_VERSION=${CHECKOV_VERSION:-}"
 }
@@ -106,7 +140,10 @@ cmd_env() {
 case "${1:-}" in
   helm) cmd_helm ;;
   deps) cmd_deps ;;
+  helm-docs) cmd_helm_docs ;;
+  docs) cmd_docs ;;
+  docs-check) cmd_docs_check ;;
   checkov) cmd_checkov ;;
   env) cmd_env ;;
-  *) echo "usage: $0 helm|deps|checkov|env" >&2; exit 2 ;;
+  *) echo "usage: $0 helm|helm-docs|docs|docs-check|deps|checkov|env" >&2; exit 2 ;;
 esac

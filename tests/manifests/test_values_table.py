@@ -1,33 +1,50 @@
-"""The values table in the chart README is generated from values.yaml and documents every key."""
+"""The chart README is what helm-docs makes of README.md.gotmpl and values.yaml, and its values
+table documents every key of ours."""
 
 from __future__ import annotations
 
-import importlib.util
+import subprocess
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from manifest_tools import CHART_SRC, ROOT
+from manifest_tools import CHART_SRC, CHART_TOOLS, ROOT
 
 yaml = pytest.importorskip("yaml", reason="PyYAML missing: add it to the dev extra")
 
 # Blocks passed unchanged to an upstream chart: its README documents the keys we do not set.
 UPSTREAM_BLOCKS = ("spark-operator",)
+HELM_DOCS = ROOT / ".tools" / "bin" / "helm-docs"
 
 
-def _load_generator() -> ModuleType:
-    path = ROOT / "charts" / "scripts" / "values_table.py"
-    spec = importlib.util.spec_from_file_location("values_table", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def helm_docs() -> Path:
+    proc = subprocess.run(
+        ["bash", str(CHART_TOOLS), "helm-docs"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, f"building helm-docs failed:\n{proc.stdout}{proc.stderr}"
+    return HELM_DOCS
 
 
-vt = _load_generator()
-VALUES_TEXT = (CHART_SRC / "values.yaml").read_text()
+def generated_readme(helm_docs: Path, chart: Path) -> str:
+    proc = subprocess.run(
+        [str(helm_docs), "--chart-search-root", str(chart), "--sort-values-order", "file",
+         "--log-level", "warning", "--dry-run"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return proc.stdout
+
+
+def table_rows(readme: str) -> list[list[str]]:
+    """The cells of each row of the values table (the one headed `| Key | Type |`)."""
+    lines = readme.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Key | Type |"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
+    return rows
 
 
 def leaf_paths(values: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -37,25 +54,28 @@ def leaf_paths(values: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...
     return [prefix]
 
 
-def test_readme_table_is_the_generated_one() -> None:
-    readme = (CHART_SRC / "README.md").read_text()
-    generated = vt.values_table(VALUES_TEXT)
-    assert generated.count("\n") >= 60
-    assert vt.replace_between_markers(readme, generated) == readme, "run `make chart-docs`"
+def test_readme_is_the_generated_one(helm_docs: Path) -> None:
+    # The dry run prints what `make chart-docs` would write.
+    assert generated_readme(helm_docs, CHART_SRC) == (CHART_SRC / "README.md").read_text(), (
+        "charts/lakehouse/README.md is stale or was edited by hand: edit README.md.gotmpl "
+        "or values.yaml, then run `make chart-docs`"
+    )
 
 
 def test_every_key_we_own_has_a_description() -> None:
-    rows = vt.rows(yaml.safe_load(VALUES_TEXT), vt.descriptions(VALUES_TEXT))
-    missing = [r.key for r in rows if not r.description and not r.key.startswith(UPSTREAM_BLOCKS)]
+    rows = table_rows((CHART_SRC / "README.md").read_text())
+    assert len(rows) >= 60
+    assert all(len(r) == 4 for r in rows), [r for r in rows if len(r) != 4]
+    missing = [key for key, _, _, text in rows if not text and not key.startswith(UPSTREAM_BLOCKS)]
     assert missing == [], "add a `# --` comment above each key in values.yaml"
 
 
 def test_every_leaf_of_values_yaml_is_in_the_table() -> None:
-    rows = vt.rows(yaml.safe_load(VALUES_TEXT), vt.descriptions(VALUES_TEXT))
+    keys = [r[0] for r in table_rows((CHART_SRC / "README.md").read_text())]
     # Every leaf is exactly one row or lies inside exactly one (a mapping documented whole).
-    for path in leaf_paths(yaml.safe_load(VALUES_TEXT)):
+    for path in leaf_paths(yaml.safe_load((CHART_SRC / "values.yaml").read_text())):
         leaf = ".".join(path)
-        assert sum(leaf == r.key or leaf.startswith(r.key + ".") for r in rows) == 1, leaf
+        assert sum(leaf == k or leaf.startswith(k + ".") for k in keys) == 1, leaf
 
 
 SAMPLE = """\
@@ -63,73 +83,29 @@ SAMPLE = """\
 
 # -- Deploy it.
 enabled: true
-# Section comment without a description.
 server:
   # -- Image tag: pinned,
   # never latest.
   tag: "1.2"
-
-  # -- Lost: a blank line separates it from its key.
-
-  port: 9000
   # -- Requests and limits, documented as one value.
   resources:
     requests: {cpu: 10m}
-  env:
-    - name: A
-      value: b
-  ratio: 0.5
-  # -- Pipes | are escaped.
-  extra: {}
+  port: 9000
 """
 
 
-def test_descriptions_follow_their_keys() -> None:
-    assert vt.descriptions(SAMPLE) == {
-        ("enabled",): "Deploy it.",
-        ("server", "tag"): "Image tag: pinned, never latest.",
-        ("server", "resources"): "Requests and limits, documented as one value.",
-        ("server", "extra"): "Pipes | are escaped.",
-    }
-
-
-def test_rows_descend_into_sections_and_keep_documented_mappings_whole() -> None:
-    rows = vt.rows(yaml.safe_load(SAMPLE), vt.descriptions(SAMPLE))
-    assert [tuple(r) for r in rows] == [
-        ("enabled", "bool", "true", "Deploy it."),
-        ("server.tag", "string", '"1.2"', "Image tag: pinned, never latest."),
-        ("server.port", "int", "9000", ""),
-        ("server.resources", "object", '{"requests": {"cpu": "10m"}}',
-         "Requests and limits, documented as one value."),
-        ("server.env", "list", '[{"name": "A", "value": "b"}]', ""),
-        ("server.ratio", "float", "0.5", ""),
-        ("server.extra", "object", "{}", "Pipes | are escaped."),
+def test_helm_docs_reads_our_comment_conventions(helm_docs: Path, tmp_path: Path) -> None:
+    """What values.yaml relies on, on the pinned helm-docs: a `# --` description continues on
+    the comment lines below it, a documented mapping is one row, file order is kept."""
+    chart = tmp_path / "sample"
+    chart.mkdir()
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: sample\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text(SAMPLE)
+    (chart / "README.md.gotmpl").write_text('{{ template "chart.valuesTable" . }}\n')
+    assert table_rows(generated_readme(helm_docs, chart)) == [
+        ["enabled", "bool", "`true`", "Deploy it."],
+        ["server.tag", "string", '`"1.2"`', "Image tag: pinned, never latest."],
+        ["server.resources", "object", '`{"requests":{"cpu":"10m"}}`',
+         "Requests and limits, documented as one value."],
+        ["server.port", "int", "`9000`", ""],
     ]  # fmt: skip
-
-
-def test_table_is_markdown_with_escaped_pipes() -> None:
-    text = vt.values_table("# -- a | b\nkey: x\n")
-    assert text.splitlines() == [
-        "| key | type | default | description |",
-        "|---|---|---|---|",
-        '| `key` | string | `"x"` | a \\| b |',
-    ]
-
-
-def test_markers_are_required_once() -> None:
-    doc = f"intro\n{vt.BEGIN}\nold\n{vt.END}\noutro\n"
-    assert vt.replace_between_markers(doc, "new") == f"intro\n{vt.BEGIN}\nnew\n{vt.END}\noutro\n"
-    with pytest.raises(ValueError, match="exactly one"):
-        vt.replace_between_markers("no markers", "new")
-
-
-def test_check_mode_fails_on_a_stale_readme(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(f"{vt.BEGIN}\n| stale |\n{vt.END}\n")
-    monkeypatch.setattr(vt, "README", readme)
-    assert vt.main(["--check"]) == 1
-    assert vt.main([]) == 0
-    assert vt.main(["--check"]) == 0
-    assert readme.read_text().startswith(f"{vt.BEGIN}\n| key | type | default | description |")
