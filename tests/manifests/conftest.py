@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from airflow_tools import RENDERS
 from manifest_tools import (
     GITOPS_VALUES,
     Renderer,
@@ -43,3 +44,11 @@ def gitops_text(renderer: Renderer) -> str:
 @pytest.fixture(scope="session")
 def gitops_docs(gitops_text: str) -> list[dict[str, Any]]:
     return load_docs(gitops_text)
+
+
+@pytest.fixture(scope="session")
+def renders(renderer: Renderer, default_docs: list[dict[str, Any]]) -> dict[str, list[dict]]:
+    """The default, kind and GitOps renders (airflow_tools.RENDERS), parsed."""
+    out = {name: load_docs(renderer.render(values)) for name, values in RENDERS.items() if values}
+    out["default"] = default_docs
+    return out
