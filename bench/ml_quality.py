@@ -4,7 +4,7 @@ seasonal-naive baseline, per day, from a full embedded pipeline run in a fresh L
     .venv/bin/python bench/ml_quality.py [--days 3] [--home DIR]
 
 Every day trains on the features up to that day and is evaluated on the day's last 12 hours
-(the hold-out), so day k of an N-day run reports what a k-day demo reports. Aims (issue 3):
+(the hold-out), so day k of an N-day run reports what a k-day demo reports. Aims:
 anomaly F1 >= 0.85, MAE ratio <= 0.75.
 """
 

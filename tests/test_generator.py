@@ -1,6 +1,6 @@
 """The synthetic event generator: determinism, layout, bad inputs, late data, anomalies.
 
-Expectations come from the brief (rates, sizes, layout) and from parsing the written lines
+Expectations come from the data contract (rates, sizes, layout) and from parsing the written lines
 independently, never from re-running the generator's own logic.
 """
 
@@ -264,7 +264,7 @@ def test_every_bad_input_class_is_present_with_exact_counts(written):
             classes[kind] += 1
             if kind == "valid":
                 valid_lines.append((hour, line))
-    rates = GeneratorConfig().bad_rates  # the defaults, from the brief
+    rates = GeneratorConfig().bad_rates  # the defaults
     for kind in (
         BadInput.MALFORMED_JSON,
         BadInput.MISSING_FIELD,

@@ -1,6 +1,6 @@
 """`make footprint`: requests of each values profile's render per component, the reserved
 workloads (one Spark driver + executor, one training pod) and the total against the profile's
-budget: the default install (issue 5) and the small-machine profile (values-small.yaml on
+budget: the default install and the small-machine profile (values-small.yaml on
 values-kind.yaml). Exits non-zero when a budget is exceeded."""
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ GITOPS_VALUES = CHART_SRC / "values-gitops.yaml"
 NAMESPACE = "lakehouse"
 RELEASE = "lakehouse"
 
-# Footprint budget of issue 5: every pod of the default install plus one running Spark
+# Footprint budget of the default install: every pod of the default install plus one running Spark
 # application (driver + one executor) and one training pod.
 BUDGET_CPU = Fraction(3)
 BUDGET_MEMORY = 6 * 2**30
