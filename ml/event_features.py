@@ -22,13 +22,13 @@ EVENT_FEATURES: tuple[str, ...] = (
     "rolling_std_z",
     "stuck_length",
 )
+# Silver's columns an event's features are computed from, and the feature table's columns.
+_IDENTITY: tuple[str, ...] = (
+    "event_id", "device_id", "site_id", "sensor_type", "event_ts", "event_date",
+)  # fmt: skip
+SILVER_COLUMNS: tuple[str, ...] = (*_IDENTITY, "value")
 EVENT_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "device_id",
-    "site_id",
-    "sensor_type",
-    "event_ts",
-    "event_date",
+    *_IDENTITY,
     "hour_of_day",
     "value",
     "baseline",

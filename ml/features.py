@@ -43,6 +43,7 @@ from ml.event_features import (
     CONTEXT_DAYS,
     EVENT_COLUMNS,
     MIN_READINGS,
+    SILVER_COLUMNS,
     event_features,
     too_few_readings,
 )
@@ -50,15 +51,6 @@ from ml.hourly_features import HOURLY_COLUMNS, hourly_features
 from ml.stage import MLResult, entrypoint
 
 STAGE = "features"
-SILVER_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "device_id",
-    "site_id",
-    "sensor_type",
-    "event_ts",
-    "event_date",
-    "value",
-)
 
 
 _TYPES = {
