@@ -49,6 +49,8 @@ BRONZE_COLUMNS: tuple[str, ...] = (
     "_run_id",
     "_ingested_at",
 )
+# Statistics only for the columns a day's readers filter on (delta_io.STATS_COLUMNS_PROPERTY).
+BRONZE_STATS_COLUMNS: tuple[str, ...] = ("ingest_hour", "source_file")
 RAW_SCHEMA = "ingest_date DATE, ingest_hour INT, source_file STRING, raw_line STRING"
 
 # Object-level problems: the object cannot be read as lines at all.
@@ -186,7 +188,12 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
             raw, unreadable_rows(spark, day, objects), ctx.run_id, datetime.now(UTC)
         )
         written = replace_partition(
-            bronze, spark_uri(loc.bronze_events), "ingest_date", day, ["ingest_date"]
+            bronze,
+            spark_uri(loc.bronze_events),
+            "ingest_date",
+            day,
+            ["ingest_date"],
+            BRONZE_STATS_COLUMNS,
         )
     finally:
         raw.unpersist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -46,8 +47,20 @@ def last_commit_user_metadata(spark: SparkSession, path: str) -> str | None:
     return last_commit_field(spark, path, "userMetadata")
 
 
+# Delta computes min/max/null counts for the first 32 columns of every file it writes, raw
+# lines included: most of a bronze write's cost beyond Parquet itself. Statistics only serve
+# data skipping, so each table names the columns its readers filter on, set when the table is
+# created.
+STATS_COLUMNS_PROPERTY = "delta.dataSkippingStatsColumns"
+
+
 def replace_partition(
-    df: DataFrame, path: str, partition_column: str, value: date, partition_by: list[str]
+    df: DataFrame,
+    path: str,
+    partition_column: str,
+    value: date,
+    partition_by: list[str],
+    stats_columns: Sequence[str],
 ) -> int:
     """Atomically replace one partition of a Delta table (creating it if needed) and return
     the number of rows written, read from the commit itself."""
@@ -55,6 +68,7 @@ def replace_partition(
         df.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", f"{partition_column} = DATE'{value.isoformat()}'")
+        .option(STATS_COLUMNS_PROPERTY, ",".join(stats_columns))
         .partitionBy(*partition_by)
         .save(path)
     )

@@ -102,11 +102,27 @@ def ensure_gold_tables(spark: SparkSession, device_hourly: str, site_daily: str)
     )
 
 
-def merge_upsert(spark: SparkSession, table: str, updates: DataFrame, keys: Sequence[str]) -> None:
-    """Replace the rows of ``table`` matching ``keys`` with ``updates`` (insert the rest)."""
+def merge_upsert(
+    spark: SparkSession,
+    table: str,
+    updates: DataFrame,
+    keys: Sequence[str],
+    event_dates: Sequence[date],
+) -> None:
+    """Replace the rows of ``table`` matching ``keys`` with ``updates`` (insert the rest).
+
+    Every update lies on one of ``event_dates``; naming them as literals lets Iceberg read and
+    rewrite only those partitions instead of scanning the whole table for matches.
+    """
+    if not event_dates:
+        return
     view = f"gold_updates_{table.split('.')[-1]}"
     updates.createOrReplaceTempView(view)
-    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    dates = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(event_dates))
+    on = " AND ".join(
+        [f"t.event_date IN ({dates})", "t.event_date = s.event_date"]
+        + [f"t.{k} = s.{k}" for k in keys if k != "event_date"]
+    )
     spark.sql(
         f"MERGE INTO {table} t USING {view} s ON {on} "
         "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
@@ -135,8 +151,10 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
         ensure_gold_tables(spark, loc.gold_device_hourly, loc.gold_site_daily)
         hourly_rows = hourly.count()
         daily_rows = daily.count()
-        merge_upsert(spark, loc.gold_device_hourly, hourly, ["device_id", "hour_start"])
-        merge_upsert(spark, loc.gold_site_daily, daily, ["site_id", "event_date", "sensor_type"])
+        merge_upsert(spark, loc.gold_device_hourly, hourly, ["device_id", "hour_start"], dates)
+        merge_upsert(
+            spark, loc.gold_site_daily, daily, ["site_id", "event_date", "sensor_type"], dates
+        )
     finally:
         for frame in (touched, hourly, daily):
             frame.unpersist()

@@ -40,7 +40,9 @@ from lakehouse.events import (
 from lakehouse.settings import Settings
 from lakehouse.tables import locations, spark_uri
 from spark_apps.delta_io import (
+    STATS_COLUMNS_PROPERTY,
     delta_exists,
+    last_commit_metrics,
     last_commit_user_metadata,
     read_upstream,
     replace_partition,
@@ -74,6 +76,11 @@ SILVER_COLUMNS: tuple[str, ...] = (
     "_run_id",
     "_ingested_at",
 )
+
+# Statistics only for the columns readers filter on (delta_io.STATS_COLUMNS_PROPERTY): gold
+# selects a day's new rows by ingest_date, the ML stages read event times and devices.
+SILVER_STATS_COLUMNS: tuple[str, ...] = ("event_ts", "device_id", "ingest_date")
+QUARANTINE_STATS_COLUMNS: tuple[str, ...] = ("ingest_hour", "source_file", "device_id")
 
 QUARANTINE_COLUMNS: tuple[str, ...] = (
     "ingest_date",
@@ -291,8 +298,15 @@ def refresh_devices(
     return devices
 
 
-def merge_into_silver(spark: SparkSession, path: str, batch: DataFrame) -> int:
-    """Insert events whose event_id is not yet in silver; returns the number inserted."""
+def merge_into_silver(
+    spark: SparkSession, path: str, batch: DataFrame, event_dates: Sequence[date]
+) -> tuple[int, int | None]:
+    """Insert events whose event_id is not yet in silver. Returns the rows inserted and, when the
+    MERGE committed, the source rows Delta counted (a MERGE that inserts nothing commits nothing).
+
+    The target is read only on ``event_dates`` (literals, so Delta prunes the partitions): an
+    event_id lives on its event date, so older partitions cannot match and are never scanned.
+    """
     from delta.tables import DeltaTable
 
     (
@@ -300,24 +314,28 @@ def merge_into_silver(spark: SparkSession, path: str, batch: DataFrame) -> int:
         .location(path)
         .addColumns(batch.schema)
         .partitionedBy("event_date")
+        .property(STATS_COLUMNS_PROPERTY, ",".join(SILVER_STATS_COLUMNS))
         .execute()
     )
+    if not event_dates:
+        return 0, None
+    dates = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(event_dates))
     metrics = (
         DeltaTable.forPath(spark, path)
         .alias("t")
-        .merge(batch.alias("s"), "t.event_date = s.event_date AND t.event_id = s.event_id")
+        .merge(
+            batch.alias("s"),
+            f"t.event_date IN ({dates}) AND t.event_date = s.event_date"
+            " AND t.event_id = s.event_id",
+        )
         .whenNotMatchedInsertAll()
         .execute()
         .first()
     )
-    return int(metrics["num_inserted_rows"]) if metrics else 0
-
-
-def count_already_present(spark: SparkSession, path: str, batch: DataFrame) -> int:
-    if not delta_exists(spark, path):
-        return 0
-    existing = spark.read.format("delta").load(path).select("event_date", "event_id")
-    return batch.join(existing, on=["event_date", "event_id"], how="left_semi").count()
+    inserted = int(metrics["num_inserted_rows"]) if metrics else 0
+    if inserted == 0:
+        return 0, None
+    return inserted, last_commit_metrics(spark, path).get("numSourceRows")
 
 
 def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
@@ -332,11 +350,16 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
         bronze, devices, max_lateness_days=ctx.settings.max_lateness_days
     ).persist()
     try:
+        # Every count silver needs, in one pass over the cached rows: the MERGE's own metrics
+        # give the rest (a semi-join against the whole silver table would grow with history).
+        valid = F.size("reasons") == 0
         totals = validated.agg(
             F.count(F.lit(1)).alias("rows"),
-            F.count(F.when(F.size("reasons") == 0, True)).alias("valid"),
+            F.count(F.when(valid, True)).alias("valid"),
+            F.countDistinct(F.when(valid, F.col("event_id"))).alias("unique"),
+            F.collect_set(F.when(valid, F.to_date("typed_ts"))).alias("event_dates"),
         ).first()
-        bronze_rows, valid_rows = totals["rows"], totals["valid"]
+        bronze_rows, valid_rows, unique_rows = totals["rows"], totals["valid"], totals["unique"]
         if bronze_rows == 0:
             raise StageInputError(f"silver {day}: bronze has no rows for ingest_date={day}")
         quarantined = replace_partition(
@@ -345,22 +368,24 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
             "ingest_date",
             day,
             ["ingest_date"],
+            QUARANTINE_STATS_COLUMNS,
         )
-        batch = transform_silver(validated).persist()
-        unique_rows = batch.count()
-        silver_path = spark_uri(loc.silver_events)
-        already_present = count_already_present(spark, silver_path, batch)
-        inserted = merge_into_silver(spark, silver_path, batch)
-        batch.unpersist()
+        inserted, merged_source_rows = merge_into_silver(
+            spark, spark_uri(loc.silver_events), transform_silver(validated), totals["event_dates"]
+        )
     finally:
         validated.unpersist()
     result.counts = {
         "bronze_rows": bronze_rows,
         "inserted": inserted,
-        "already_present": already_present,
+        # One silver row per distinct valid event_id: each is inserted or already there.
+        "already_present": unique_rows - inserted,
         "duplicates": valid_rows - unique_rows,
         "quarantined": quarantined,
+        "unique_events": unique_rows,
     }
+    if merged_source_rows is not None:
+        result.counts["merge_source_rows"] = merged_source_rows
     return result
 
 
@@ -373,6 +398,14 @@ def _checks(result: StageResult) -> None:
         c["bronze_rows"],
         c["inserted"] + c["already_present"] + c["duplicates"] + c["quarantined"],
     )
+    if "merge_source_rows" in c:
+        reconcile(
+            STAGE,
+            result.day,
+            "distinct valid events = rows the MERGE read as its source",
+            c["unique_events"],
+            c["merge_source_rows"],
+        )
 
 
 def run_interval(ctx: StageContext) -> list[StageResult]:
