@@ -49,8 +49,8 @@ lint: venv ## Ruff lint and format check; hadolint on images/*/Dockerfile
 	$(VENV)/bin/hadolint --config images/.hadolint.yaml images/*/Dockerfile
 
 .PHONY: bench
-bench: venv ## Benchmark bronze -> silver -> gold against DuckDB (EVENTS=1000000 per day, DAYS=2)
-	$(PY) bench/pipeline.py --events $${EVENTS:-1000000} --days $${DAYS:-2}
+bench: venv ## Benchmark bronze -> silver -> gold against DuckDB (EVENTS=1000000 per day, DAYS=2; SCALE=300000,1000000,... for the scale curve)
+	$(PY) bench/pipeline.py --events $${EVENTS:-1000000} --days $${DAYS:-2} $${SCALE:+--scale $$SCALE}
 
 include mk/charts.mk
 include mk/dags.mk

@@ -2,6 +2,7 @@
 logic in DuckDB in the same process as a reference.
 
     .venv/bin/python bench/pipeline.py --events 1000000 --days 2
+    .venv/bin/python bench/pipeline.py --scale 300000,1000000,3000000
 
 ``--days`` consecutive days are generated, each with enough devices to reach ``--events``
 readings, and run one day at a time in one SparkSession, as the runner does. The first day pays
@@ -10,7 +11,9 @@ the ratio to DuckDB is taken on the last day. Spark session start-up and generat
 apart from the stage times. DuckDB reads the same raw files and writes plain Parquet (no table
 format, no MERGE, no transactions): it is the single-node floor for the computation, not a
 like-for-like lakehouse. Both engines' silver and quarantine counts are printed so a difference
-in logic shows up next to the times.
+in logic shows up next to the times. ``--scale`` runs the comparison once per daily volume and
+prints seconds per million events for each stage, so a cost that grows faster than the data
+shows up as a rising column.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -33,7 +37,33 @@ from lakehouse.settings import load_settings
 from lakehouse.tables import locations, raw_day_uri
 
 START = date(2026, 1, 5)
+STAGES = ("bronze", "silver", "gold")
+READING_SECONDS = 60
 console = Console()
+
+
+@dataclass
+class Point:
+    """One benchmark run: per-day Spark stage times, DuckDB's on the last day, and counts."""
+
+    devices: int
+    days: list[date]
+    lines: dict[date, int] = field(default_factory=dict)
+    spark: dict[date, dict[str, float]] = field(default_factory=dict)
+    spark_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    duck: dict[str, float | int] = field(default_factory=dict)
+    generate_s: float = 0.0
+    startup_s: float = 0.0
+
+    @property
+    def last(self) -> date:
+        return self.days[-1]
+
+    def spark_total(self, day: date) -> float:
+        return sum(self.spark[day].values())
+
+    def duck_total(self) -> float:
+        return sum(float(self.duck[f"{s}_s"]) for s in STAGES)
 
 
 def duckdb_pipeline(
@@ -160,20 +190,11 @@ def duckdb_pipeline(
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000, help="readings per day")
-    parser.add_argument(
-        "--days", type=int, default=2, help="consecutive days (the first warms the JVM up)"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark's LAKEHOUSE_HOME")
-    args = parser.parse_args()
-    if args.events < 1 or args.days < 1:
-        parser.error("--events and --days must be at least 1")
-
-    reading_seconds = 60
-    devices = max(1, math.ceil(args.events / (86_400 // reading_seconds)))
-    days = [START + timedelta(days=i) for i in range(args.days)]
+def run_point(events: int, ndays: int, keep: bool) -> Point:
+    """Generate ``ndays`` days of ``events`` readings, run them through Spark day by day, then
+    the last day through DuckDB."""
+    devices = max(1, math.ceil(events / (86_400 // READING_SECONDS)))
+    point = Point(devices, [START + timedelta(days=i) for i in range(ndays)])
     home = Path(tempfile.mkdtemp(prefix="lakehouse-bench-"))
     settings = load_settings(
         {
@@ -181,21 +202,20 @@ def main() -> None:
             "LAKEHOUSE_HOME": str(home),
             "LAKEHOUSE_DEVICES": str(devices),
             "LAKEHOUSE_SITES": str(max(1, devices // 50)),
-            "LAKEHOUSE_READING_SECONDS": str(reading_seconds),
+            "LAKEHOUSE_READING_SECONDS": str(READING_SECONDS),
         }
     )
     console.print(
-        f"Benchmark: {devices} devices x {args.days} day(s) at {reading_seconds} s readings"
-        f" in {home}"
+        f"Benchmark: {devices} devices x {ndays} day(s) at {READING_SECONDS} s readings in {home}"
     )
-    end = days[-1] + timedelta(days=1)
     try:
         from lakehouse import ingest
 
         started = time.monotonic()
+        end = point.last + timedelta(days=1)
         generated = ingest.run_interval(StageContext(settings, START, end, "bench"))
-        generate_s = time.monotonic() - started
-        lines = {r.day: r.counts["raw_lines"] for r in generated}
+        point.generate_s = time.monotonic() - started
+        point.lines = {r.day: r.counts["raw_lines"] for r in generated}
 
         from spark_apps import bronze, gold, silver
         from spark_apps.session import build_session
@@ -203,67 +223,132 @@ def main() -> None:
         started = time.monotonic()
         spark = build_session(settings, app_name="lakehouse-bench")
         spark.range(1).count()  # the session's first job
-        startup_s = time.monotonic() - started
-        spark_times: dict[date, dict[str, float]] = {}
-        spark_counts: dict[date, dict[str, dict[str, int]]] = {}
-        for day in days:
+        point.startup_s = time.monotonic() - started
+        for day in point.days:
             ctx = StageContext(settings, day, day + timedelta(days=1), "bench", spark)
-            spark_times[day], spark_counts[day] = {}, {}
-            for name, module in (("bronze", bronze), ("silver", silver), ("gold", gold)):
+            point.spark[day] = {}
+            for name, module in zip(STAGES, (bronze, silver, gold), strict=True):
                 started = time.monotonic()
-                spark_counts[day][name] = module.run_interval(ctx)[0].counts
-                spark_times[day][name] = time.monotonic() - started
-            console.print(f"Spark {day}: {sum(spark_times[day].values()):.1f} s")
+                point.spark_counts[name] = module.run_interval(ctx)[0].counts
+                point.spark[day][name] = time.monotonic() - started
+            console.print(f"Spark {day}: {point.spark_total(day):.1f} s")
         spark.stop()
 
-        last = days[-1]
-        raw_glob = f"{raw_day_uri(locations(settings).raw_events, last)}/*/*.jsonl.gz"
+        raw_glob = f"{raw_day_uri(locations(settings).raw_events, point.last)}/*/*.jsonl.gz"
         out = home / "duckdb"
         out.mkdir()
-        duck = duckdb_pipeline(
-            raw_glob, locations(settings).raw_devices, out, last, settings.max_lateness_days
+        point.duck = duckdb_pipeline(
+            raw_glob, locations(settings).raw_devices, out, point.last, settings.max_lateness_days
         )
     finally:
-        if not args.keep:
+        if not keep:
             shutil.rmtree(home, ignore_errors=True)
+    return point
 
-    table = Table(title=f"bronze -> silver -> gold per day, {devices} devices, 2 cores")
-    for col in ("", "raw lines", "bronze s", "silver s", "gold s", "total s", "events/s"):
+
+def day_table(point: Point) -> Table:
+    """Per-stage seconds of every Spark day and of DuckDB on the last day, and their ratio."""
+    table = Table(title=f"bronze -> silver -> gold per day, {point.devices} devices, 2 cores")
+    for col in ("", "raw lines", *(f"{s} s" for s in STAGES), "total s", "events/s"):
         table.add_column(col, justify="right")
-    for n, day in enumerate(days, start=1):
-        total = sum(spark_times[day].values())
+    for n, day in enumerate(point.days, start=1):
+        total = point.spark_total(day)
         table.add_row(
             f"Spark day {n}" + (" (warm-up)" if n == 1 else ""),
-            f"{lines[day]:,}",
-            *(f"{spark_times[day][s]:.1f}" for s in ("bronze", "silver", "gold")),
+            f"{point.lines[day]:,}",
+            *(f"{point.spark[day][s]:.1f}" for s in STAGES),
             f"{total:.1f}",
-            f"{lines[day] / total:,.0f}",
+            f"{point.lines[day] / total:,.0f}",
         )
-    duck_total = duck["bronze_s"] + duck["silver_s"] + duck["gold_s"]
+    duck_total = point.duck_total()
     table.add_row(
-        f"DuckDB day {len(days)}",
-        f"{lines[last]:,}",
-        *(f"{duck[f'{s}_s']:.1f}" for s in ("bronze", "silver", "gold")),
+        f"DuckDB day {len(point.days)}",
+        f"{point.lines[point.last]:,}",
+        *(f"{point.duck[f'{s}_s']:.1f}" for s in STAGES),
         f"{duck_total:.1f}",
-        f"{lines[last] / duck_total:,.0f}",
+        f"{point.lines[point.last] / duck_total:,.0f}",
     )
-    console.print(table)
+    spark_last = point.spark[point.last]
+    table.add_row(
+        "Spark / DuckDB",
+        "",
+        *(f"{spark_last[s] / max(float(point.duck[f'{s}_s']), 1e-3):.1f}x" for s in STAGES),
+        f"{point.spark_total(point.last) / duck_total:.1f}x",
+        "",
+    )
+    return table
+
+
+def scale_table(points: list[Point]) -> Table:
+    """Seconds per million raw lines on the last day, per stage, for each daily volume."""
+    table = Table(title="scale curve: seconds per million events on the last day (2 cores)")
+    for col in ("events/day", *(f"Spark {s}" for s in STAGES), "Spark total", "DuckDB", "ratio"):
+        table.add_column(col, justify="right")
+    for point in points:
+        millions = point.lines[point.last] / 1e6
+        spark_last = point.spark[point.last]
+        table.add_row(
+            f"{point.lines[point.last]:,}",
+            *(f"{spark_last[s] / millions:.1f}" for s in STAGES),
+            f"{point.spark_total(point.last) / millions:.1f}",
+            f"{point.duck_total() / millions:.1f}",
+            f"{point.spark_total(point.last) / point.duck_total():.1f}x",
+        )
+    return table
+
+
+def report(point: Point) -> None:
+    console.print(day_table(point))
     console.print("Spark: Delta bronze/silver, Iceberg gold. DuckDB: plain Parquet, no MERGE.")
     console.print(
-        f"generation {generate_s:.1f} s; Spark session start-up {startup_s:.1f} s (not counted)"
+        f"generation {point.generate_s:.1f} s; Spark session start-up {point.startup_s:.1f} s"
+        " (not counted)"
     )
-    spark_last = sum(spark_times[last].values())
-    console.print(f"Spark / DuckDB time ratio on day {len(days)}: {spark_last / duck_total:.1f}x")
-    silver_counts = spark_counts[last]["silver"]
+    silver_counts = point.spark_counts["silver"]
     console.print(
         "day {} silver rows: Spark {} vs DuckDB {}; quarantined: Spark {} vs DuckDB {}".format(
-            len(days),
+            len(point.days),
             silver_counts["inserted"] + silver_counts["already_present"],
-            duck["silver_rows"],
+            point.duck["silver_rows"],
             silver_counts["quarantined"],
-            duck["quarantined"],
+            point.duck["quarantined"],
         )
     )
+
+
+def parse_scale(text: str) -> list[int]:
+    try:
+        volumes = [int(float(v)) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of event counts: {text!r}") from None
+    if not volumes or min(volumes) < 1:
+        raise argparse.ArgumentTypeError(f"event counts must be at least 1: {text!r}")
+    return volumes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="readings per day")
+    parser.add_argument(
+        "--days", type=int, default=2, help="consecutive days (the first warms the JVM up)"
+    )
+    parser.add_argument(
+        "--scale",
+        type=parse_scale,
+        metavar="N,N,...",
+        help="run once per daily volume (e.g. 300000,1000000,3000000) and print the scale curve",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark's LAKEHOUSE_HOME")
+    args = parser.parse_args()
+    if args.events < 1 or args.days < 1:
+        parser.error("--events and --days must be at least 1")
+
+    points = []
+    for events in args.scale or [args.events]:
+        points.append(run_point(events, args.days, args.keep))
+        report(points[-1])
+    if args.scale:
+        console.print(scale_table(points))
 
 
 if __name__ == "__main__":
