@@ -114,6 +114,20 @@ def test_silver_holds_exactly_the_delivered_valid_events(settings, spark, batche
     assert set(ids) == expected
 
 
+def test_silver_counts_each_day_against_the_generated_valid_events(batches, first_run):
+    """Per day: the distinct valid events silver counted, the rows its MERGE read as source
+    (Delta's own metric) and inserted + already present all equal what the generator delivered."""
+    report, _ = first_run
+    silver = {r.day: r.counts for r in report.results if r.stage == "silver"}
+    for day in DAYS:
+        delivered = len(batches[day].valid_events)
+        counts = silver[day]
+        assert counts["unique_events"] == delivered, day
+        assert counts["merge_source_rows"] == delivered, day
+        assert counts["inserted"] + counts["already_present"] == delivered, day
+        assert counts["inserted"] > 0, day
+
+
 def test_late_events_land_in_their_event_date(settings, spark, batches, first_run):
     # Events stamped before the day they were delivered, first delivered on that day (a re-send
     # of an event already delivered the day before is not new to silver).
