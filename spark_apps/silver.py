@@ -201,29 +201,39 @@ def _any_null(names: Sequence[str]) -> Column:
     return cond
 
 
+def mark_first_copies(validated: DataFrame) -> DataFrame:
+    """Adds ``first_copy``: true for the first delivered copy of each valid event_id, false for
+    its later copies, null for rejected rows. This is silver's one shuffle by event_id: its rows
+    and its count of distinct events both come from it."""
+    valid = F.size("reasons") == 0
+    first_copy = Window.partitionBy(valid, F.col("event_id")).orderBy(
+        "ingest_hour", "source_file", "raw_line"
+    )
+    return validated.withColumn("first_copy", F.when(valid, F.row_number().over(first_copy) == 1))
+
+
+def silver_rows(marked: DataFrame) -> DataFrame:
+    """Rows marked by mark_first_copies -> one silver row per event_id (the first copy)."""
+    return marked.filter(F.col("first_copy")).select(
+        F.col("event_id"),
+        F.col("device_id"),
+        F.col("site_id"),
+        F.col("dim_sensor_type").alias("sensor_type"),
+        F.col("dim_unit").alias("unit"),
+        F.col("typed_ts").alias("event_ts"),
+        F.to_date(F.col("typed_ts")).alias("event_date"),
+        F.col("typed_value").alias("value"),
+        F.col("battery_pct").try_cast("int").alias("battery_pct"),
+        F.col("ingest_date"),
+        F.col("source_file"),
+        F.col("_run_id"),
+        F.col("_ingested_at"),
+    )
+
+
 def transform_silver(validated: DataFrame) -> DataFrame:
     """Valid rows -> one silver row per event_id (the first delivered copy wins)."""
-    first_copy = Window.partitionBy("event_id").orderBy("ingest_hour", "source_file", "raw_line")
-    return (
-        validated.filter(F.size("reasons") == 0)
-        .withColumn("_copy", F.row_number().over(first_copy))
-        .filter(F.col("_copy") == 1)
-        .select(
-            F.col("event_id"),
-            F.col("device_id"),
-            F.col("site_id"),
-            F.col("dim_sensor_type").alias("sensor_type"),
-            F.col("dim_unit").alias("unit"),
-            F.col("typed_ts").alias("event_ts"),
-            F.to_date(F.col("typed_ts")).alias("event_date"),
-            F.col("typed_value").alias("value"),
-            F.col("battery_pct").try_cast("int").alias("battery_pct"),
-            F.col("ingest_date"),
-            F.col("source_file"),
-            F.col("_run_id"),
-            F.col("_ingested_at"),
-        )
-    )
+    return silver_rows(mark_first_copies(validated))
 
 
 def transform_quarantine(validated: DataFrame, run_id: str, at: datetime) -> DataFrame:
@@ -346,24 +356,24 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
     )
     devices = refresh_devices(spark, ctx.settings, loc.raw_devices, spark_uri(loc.silver_devices))
 
-    validated = transform_validate(
-        bronze, devices, max_lateness_days=ctx.settings.max_lateness_days
+    marked = mark_first_copies(
+        transform_validate(bronze, devices, max_lateness_days=ctx.settings.max_lateness_days)
     ).persist()
     try:
-        # Every count silver needs, in one pass over the cached rows: the MERGE's own metrics
-        # give the rest (a semi-join against the whole silver table would grow with history).
-        valid = F.size("reasons") == 0
-        totals = validated.agg(
+        # Every count silver needs, in one pass over the cached rows (the first-copy marks
+        # already hold the distinct events): the MERGE's own metrics give the rest (a semi-join
+        # against the whole silver table would grow with history).
+        totals = marked.agg(
             F.count(F.lit(1)).alias("rows"),
-            F.count(F.when(valid, True)).alias("valid"),
-            F.countDistinct(F.when(valid, F.col("event_id"))).alias("unique"),
-            F.collect_set(F.when(valid, F.to_date("typed_ts"))).alias("event_dates"),
+            F.count(F.when(F.size("reasons") == 0, True)).alias("valid"),
+            F.count(F.when(F.col("first_copy"), True)).alias("unique"),
+            F.collect_set(F.when(F.col("first_copy"), F.to_date("typed_ts"))).alias("event_dates"),
         ).first()
         bronze_rows, valid_rows, unique_rows = totals["rows"], totals["valid"], totals["unique"]
         if bronze_rows == 0:
             raise StageInputError(f"silver {day}: bronze has no rows for ingest_date={day}")
         quarantined = replace_partition(
-            transform_quarantine(validated, ctx.run_id, datetime.now(UTC)),
+            transform_quarantine(marked, ctx.run_id, datetime.now(UTC)),
             spark_uri(loc.silver_quarantine),
             "ingest_date",
             day,
@@ -371,10 +381,10 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
             QUARANTINE_STATS_COLUMNS,
         )
         inserted, merged_source_rows = merge_into_silver(
-            spark, spark_uri(loc.silver_events), transform_silver(validated), totals["event_dates"]
+            spark, spark_uri(loc.silver_events), silver_rows(marked), totals["event_dates"]
         )
     finally:
-        validated.unpersist()
+        marked.unpersist()
     result.counts = {
         "bronze_rows": bronze_rows,
         "inserted": inserted,
