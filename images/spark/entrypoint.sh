@@ -37,11 +37,24 @@ classpath() {
   printf '%s' "$cp"
 }
 
+# The image's class archive (AppCDS, see the Dockerfile), mapped into the driver JVM. It holds
+# the classpath it was made with, whose conf directory is an empty one of the image: the pod's
+# /opt/spark/conf holds only spark.properties, which spark-submit is given by path
+# (--properties-file), so nothing is lost by leaving it off the classpath. An archive that does
+# not match is ignored by the JVM (-Xshare:auto), which then loads every class from its jar.
+class_archive() {
+  if [[ -r "${LAKEHOUSE_CLASS_ARCHIVE:-}" && -d "${LAKEHOUSE_CLASS_ARCHIVE_CONF_DIR:-}" ]]; then
+    export SPARK_CONF_DIR="$LAKEHOUSE_CLASS_ARCHIVE_CONF_DIR"
+    export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:-} -XX:SharedArchiveFile=$LAKEHOUSE_CLASS_ARCHIVE"
+  fi
+}
+
 mode="${1:-}"
 case "$mode" in
   driver)
     shift
     require SPARK_DRIVER_BIND_ADDRESS
+    class_archive
     exec "$SPARK_HOME/bin/spark-submit" \
       --conf "spark.driver.bindAddress=$SPARK_DRIVER_BIND_ADDRESS" \
       --conf "spark.executorEnv.SPARK_DRIVER_POD_IP=$SPARK_DRIVER_BIND_ADDRESS" \
