@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.context import (
@@ -45,6 +45,21 @@ def transform_touched_hours(silver_new: DataFrame) -> DataFrame:
     ).distinct()
 
 
+def exact_percentile(values: Column, fraction: float) -> Column:
+    """The exact percentile of ``values`` in a group, as Spark's ``percentile`` defines it
+    (linear interpolation between the two closest ranks), from the group's sorted values. An
+    hour holds a few dozen readings per device: sorting them is cheaper than ``percentile``'s
+    per-group hash map of counts (2 of the 5 s gold spends on a million events)."""
+    ordered = F.array_sort(F.collect_list(values))
+    position = (F.size(ordered) - 1) * F.lit(fraction)
+    lower, higher = F.floor(position), F.ceil(position)
+    low = F.element_at(ordered, lower.cast("int") + 1)
+    high = F.element_at(ordered, higher.cast("int") + 1)
+    return F.when((lower == higher) | (low == high), low).otherwise(
+        (higher - position) * low + (position - lower) * high
+    )
+
+
 def transform_device_hourly(silver: DataFrame, touched: DataFrame) -> DataFrame:
     """Hourly metrics per device for the touched keys, from every silver row of those keys."""
     rows = silver.withColumn("hour_start", F.date_trunc("hour", F.col("event_ts"))).join(
@@ -58,7 +73,7 @@ def transform_device_hourly(silver: DataFrame, touched: DataFrame) -> DataFrame:
             F.max("value").alias("max_value"),
             F.avg("value").alias("mean_value"),
             F.stddev_samp("value").alias("stddev_value"),
-            F.percentile(F.col("value"), F.lit(0.95)).alias("p95_value"),
+            exact_percentile(F.col("value"), 0.95).alias("p95_value"),
         )
         .select(
             "device_id",

@@ -18,7 +18,12 @@ from spark_apps.bronze import (
     inspect_raw_object,
     transform_bronze,
 )
-from spark_apps.gold import transform_device_hourly, transform_site_daily, transform_touched_hours
+from spark_apps.gold import (
+    exact_percentile,
+    transform_device_hourly,
+    transform_site_daily,
+    transform_touched_hours,
+)
 from spark_apps.silver import (
     DEVICE_SCHEMA,
     SILVER_COLUMNS,
@@ -349,6 +354,31 @@ def test_gold_recomputes_only_touched_hours_from_all_their_rows(spark):
     assert d1["p95_value"] == pytest.approx(5.6)  # linear interpolation: 2 + 0.9 * (6 - 2)
     assert rows["d2"]["events"] == 1
     assert rows["d2"]["stddev_value"] is None
+
+
+@pytest.mark.parametrize(
+    ("values", "fraction", "expected"),
+    [
+        ([10.0, 1.0, 4.0, 2.0, 3.0], 0.95, 8.8),  # rank 3.8 of 1,2,3,4,10: 4 + 0.8 * (10 - 4)
+        ([4.0, 1.0, 3.0, 2.0], 0.5, 2.5),
+        ([4.0, 1.0, 3.0, 2.0], 1.0, 4.0),
+        ([4.0, 1.0, 3.0, 2.0], 0.0, 1.0),
+        ([7.25], 0.95, 7.25),
+        ([-2.0, -2.0, 5.0], 0.25, -2.0),  # both neighbours equal
+    ],
+)
+def test_exact_percentile_interpolates_between_the_closest_ranks(spark, values, fraction, expected):
+    frame = spark.createDataFrame([(1, v) for v in values], "k int, value double")
+    (row,) = (
+        frame.groupBy("k")
+        .agg(
+            exact_percentile(F.col("value"), fraction).alias("ours"),
+            F.percentile(F.col("value"), F.lit(fraction)).alias("spark"),
+        )
+        .collect()
+    )
+    assert row["ours"] == pytest.approx(expected, abs=1e-12)
+    assert row["ours"] == row["spark"]
 
 
 def test_site_daily_summarises_touched_sites(spark):
