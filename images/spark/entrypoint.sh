@@ -40,8 +40,9 @@ classpath() {
 # The image's class archive (AppCDS, see the Dockerfile), mapped into the driver JVM. It holds
 # the classpath it was made with, whose conf directory is an empty one of the image: the pod's
 # /opt/spark/conf holds only spark.properties, which spark-submit is given by path
-# (--properties-file), so nothing is lost by leaving it off the classpath. An archive that does
-# not match is ignored by the JVM (-Xshare:auto), which then loads every class from its jar.
+# (--properties-file), so nothing is lost by leaving it off the classpath. On an archive that
+# does not match, the JVM warns once ("Unable to use shared archive") and loads every class from
+# its jar, as without one.
 class_archive() {
   if [[ -r "${LAKEHOUSE_CLASS_ARCHIVE:-}" && -d "${LAKEHOUSE_CLASS_ARCHIVE_CONF_DIR:-}" ]]; then
     export SPARK_CONF_DIR="$LAKEHOUSE_CLASS_ARCHIVE_CONF_DIR"
