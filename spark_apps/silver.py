@@ -365,7 +365,7 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
         # against the whole silver table would grow with history).
         totals = marked.agg(
             F.count(F.lit(1)).alias("rows"),
-            F.count(F.when(F.size("reasons") == 0, True)).alias("valid"),
+            F.count("first_copy").alias("valid"),  # marked (true or false) = valid
             F.count(F.when(F.col("first_copy"), True)).alias("unique"),
             F.collect_set(F.when(F.col("first_copy"), F.to_date("typed_ts"))).alias("event_dates"),
         ).first()
