@@ -20,6 +20,7 @@ from lakehouse.context import StageContext, StageInputError, interval_parser, pa
 from lakehouse.tables import join_uri, locations
 from ml import lake, registry
 from ml.stage import MLResult, entrypoint
+from ml.warmup import warm_up as warm_up  # the embedded runner's hook (lakehouse/runner.py)
 
 STAGE = "report"
 SAMPLE_DEVICES = 3
@@ -29,17 +30,22 @@ KIND_COLOURS = {"spike": "tab:red", "drift": "tab:orange", "stuck": "tab:purple"
 # --------------------------------------------------------------------------- pure: figures
 
 
-def _figure(width: float = 10, height: float = 3.2) -> tuple[Any, Any]:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (no display here or in a pod)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(width, height), layout="constrained")
+    return plt
+
+
+def _figure(width: float = 10, height: float = 3.2) -> tuple[Any, Any]:
+    return pyplot().subplots(figsize=(width, height), layout="constrained")
 
 
 def png_base64(fig: Any) -> str:
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
