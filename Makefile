@@ -21,12 +21,15 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked $(EXTRAS)
+# Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE set (as on this machine), Python
+# would otherwise compile MLflow, scikit-learn, pandas and PySpark from source in every process,
+# seconds each time. The stamp's name changed with the flag, so an older venv is compiled once.
+$(VENV)/.synced-compiled: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --compile-bytecode $(EXTRAS)
 	@touch $@
 
 .PHONY: venv
-venv: $(VENV)/.synced ## Create the virtual environment from the lock file
+venv: $(VENV)/.synced-compiled ## Create the virtual environment from the lock file
 
 .PHONY: lock
 lock: | $(UV) ## Re-resolve uv.lock after editing pyproject.toml
