@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,27 +67,6 @@ def _started_session(settings: Settings) -> tuple[Any, float]:
     return spark, time.monotonic() - began
 
 
-def _start_warm_up(settings: Settings, stages: Sequence[Stage]) -> threading.Thread:
-    """Call the ``warm_up(settings)`` hook of each Python stage's module (if it has one) in a
-    background thread, while the Spark stages keep this thread waiting on the JVM. A failing
-    hook is only logged: its stage meets the same problem and reports it properly."""
-
-    def warm() -> None:
-        called: list[Callable[[Settings], None]] = []
-        for module in dict.fromkeys(s.module for s in stages if s.kind == "python"):
-            try:
-                hook = getattr(importlib.import_module(module), "warm_up", None)
-                if hook is not None and hook not in called:
-                    called.append(hook)
-                    hook(settings)
-            except Exception:
-                log.debug("warming up %s failed; its stage will say why", module, exc_info=True)
-
-    thread = threading.Thread(target=warm, name="lakehouse-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
 def run_pipeline(
     settings: Settings,
     start: date,
@@ -107,22 +85,16 @@ def run_pipeline(
         raise ValueError(f"end ({end}) must be after start ({start})")
     chosen = select_stages(stages)
     report = PipelineReport(run_id or new_run_id("embedded"), start, end)
-    warming: threading.Thread | None = None
     day = start
     while day < end:
         for stage in chosen:
             if on_stage is not None:
                 on_stage(stage, day)
-            if warming is not None and stage.kind == "python":
-                warming.join()  # a stage never runs beside its own warm-up
             module = importlib.import_module(stage.module)
             with writer_lock(settings, stage.name, on_wait=on_wait):
                 if spark is None and stage.kind == "spark":
                     # Started by the first Spark stage (ingest needs no JVM), under its lock.
                     spark, report.spark_startup_seconds = _started_session(settings)
-                if warming is None and stage.kind == "spark":
-                    # Once the JVM is up, so its start-up has both cores to itself.
-                    warming = _start_warm_up(settings, chosen)
                 ctx = StageContext(settings, day, day + timedelta(days=1), report.run_id, spark)
                 results = module.run_interval(ctx)
             report.results.extend(results)

@@ -49,7 +49,6 @@ from ml.event_features import (
 )
 from ml.hourly_features import HOURLY_COLUMNS, hourly_features
 from ml.stage import MLResult, entrypoint
-from ml.warmup import warm_up as warm_up  # the embedded runner's hook (lakehouse/runner.py)
 
 STAGE = "features"
 

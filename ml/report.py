@@ -20,7 +20,6 @@ from lakehouse.context import StageContext, StageInputError, interval_parser, pa
 from lakehouse.tables import join_uri, locations
 from ml import lake, registry
 from ml.stage import MLResult, entrypoint
-from ml.warmup import warm_up as warm_up  # the embedded runner's hook (lakehouse/runner.py)
 
 STAGE = "report"
 SAMPLE_DEVICES = 3
@@ -30,22 +29,17 @@ KIND_COLOURS = {"spike": "tab:red", "drift": "tab:orange", "stuck": "tab:purple"
 # --------------------------------------------------------------------------- pure: figures
 
 
-def pyplot() -> Any:
-    """matplotlib's pyplot on the file-only Agg backend (no display here or in a pod)."""
+def _figure(width: float = 10, height: float = 3.2) -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt
-
-
-def _figure(width: float = 10, height: float = 3.2) -> tuple[Any, Any]:
-    return pyplot().subplots(figsize=(width, height), layout="constrained")
+    return plt.subplots(figsize=(width, height), layout="constrained")
 
 
 def png_base64(fig: Any) -> str:
-    plt = pyplot()
+    import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)

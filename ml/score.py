@@ -20,7 +20,6 @@ from ml.features import touched_dates
 from ml.forecast import usable
 from ml.hourly_features import MIN_WINDOW_HOURS
 from ml.stage import MLResult, entrypoint
-from ml.warmup import warm_up as warm_up  # the embedded runner's hook (lakehouse/runner.py)
 
 STAGE = "score"
 TS = pa.timestamp("us", tz="UTC")

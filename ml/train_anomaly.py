@@ -18,7 +18,6 @@ from ml import lake, registry
 from ml.anomaly import DETECTOR_INPUTS, TRUSTED_TYPES, AnomalyDetector, evaluate
 from ml.stage import MLResult, entrypoint
 from ml.training import Fitted, holdout_start, log_and_promote, lookback, read_features, skipped
-from ml.warmup import warm_up as warm_up  # the embedded runner's hook (lakehouse/runner.py)
 
 STAGE = "train_anomaly"
 

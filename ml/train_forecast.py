@@ -23,7 +23,6 @@ from ml.forecast import (
 )
 from ml.stage import MLResult, entrypoint
 from ml.training import Fitted, holdout_start, log_and_promote, read_features, skipped
-from ml.warmup import warm_up as warm_up  # the embedded runner's hook (lakehouse/runner.py)
 
 STAGE = "train_forecast"
 MIN_TRAIN_ROWS = 24
