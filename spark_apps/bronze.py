@@ -62,18 +62,26 @@ UNREADABLE_GZIP = "unreadable_gzip"
 class RawObject:
     uri: str
     problem: str | None  # None, EMPTY_OBJECT or UNREADABLE_GZIP
+    lines: int = 0  # lines in a readable object, split as Spark's text reader splits them
 
 
-def inspect_raw_object(data: bytes) -> str | None:
-    """Why an object cannot be read as gzip text, or None when it can (the whole stream is
-    decompressed, so a truncated or corrupt object is caught before Spark would fail on it)."""
+def count_lines(text: bytes) -> int:
+    """Lines as Spark's text reader (Hadoop's LineReader) splits them: at \\n, \\r or \\r\\n,
+    a final line without a terminator included."""
+    return len(text.splitlines())
+
+
+def inspect_raw_object(uri: str, data: bytes) -> RawObject:
+    """Whether an object can be read as gzip text and how many lines it holds. The whole stream
+    is decompressed, so a truncated or corrupt object is caught before Spark would fail on it,
+    and the lines are counted here rather than in a Spark pass of their own."""
     if not data:
-        return EMPTY_OBJECT
+        return RawObject(uri, EMPTY_OBJECT)
     try:
-        gzip.decompress(data)
+        text = gzip.decompress(data)
     except (OSError, EOFError, zlib.error):
-        return UNREADABLE_GZIP
-    return None
+        return RawObject(uri, UNREADABLE_GZIP)
+    return RawObject(uri, None, count_lines(text))
 
 
 def scan_raw_day(settings: Settings, raw_events_uri: str, day: date) -> list[RawObject]:
@@ -83,7 +91,7 @@ def scan_raw_day(settings: Settings, raw_events_uri: str, day: date) -> list[Raw
         raise StageInputError(
             f"bronze {day}: no raw objects under {prefix}; run the ingest stage for this interval"
         )
-    return [RawObject(uri, inspect_raw_object(storage.read_bytes(settings, uri))) for uri in uris]
+    return [inspect_raw_object(uri, storage.read_bytes(settings, uri)) for uri in uris]
 
 
 def object_key(uri: str) -> str:
@@ -178,25 +186,22 @@ def run_day(spark: SparkSession, ctx: StageContext, day: date) -> StageResult:
     loc = locations(ctx.settings)
     result = StageResult(STAGE, day, ctx.run_id)
     objects = scan_raw_day(ctx.settings, loc.raw_events, day)
-    raw = read_raw_lines(spark, loc.raw_events, day, objects).persist()
-    try:
-        lines_per_object = {
-            object_key(r["source_file"]): r["n"]
-            for r in raw.groupBy("source_file").agg(F.count(F.lit(1)).alias("n")).collect()
-        }
-        bronze = transform_bronze(
-            raw, unreadable_rows(spark, day, objects), ctx.run_id, datetime.now(UTC)
-        )
-        written = replace_partition(
-            bronze,
-            spark_uri(loc.bronze_events),
-            "ingest_date",
-            day,
-            ["ingest_date"],
-            BRONZE_STATS_COLUMNS,
-        )
-    finally:
-        raw.unpersist()
+    # Counted while the objects were checked: the write is the only Spark pass over raw.
+    lines_per_object = {object_key(o.uri): o.lines for o in objects if o.problem is None}
+    bronze = transform_bronze(
+        read_raw_lines(spark, loc.raw_events, day, objects),
+        unreadable_rows(spark, day, objects),
+        ctx.run_id,
+        datetime.now(UTC),
+    )
+    written = replace_partition(
+        bronze,
+        spark_uri(loc.bronze_events),
+        "ingest_date",
+        day,
+        ["ingest_date"],
+        BRONZE_STATS_COLUMNS,
+    )
     problems = {object_key(o.uri): o.problem for o in objects if o.problem}
     result.counts = {
         "raw_objects": len(objects),

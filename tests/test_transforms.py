@@ -15,7 +15,9 @@ from spark_apps.bronze import (
     EMPTY_OBJECT,
     RAW_SCHEMA,
     UNREADABLE_GZIP,
+    RawObject,
     inspect_raw_object,
+    read_raw_lines,
     transform_bronze,
 )
 from spark_apps.gold import (
@@ -133,18 +135,36 @@ def test_unreadable_objects_become_one_corrupt_row_each(spark):
 
 
 @pytest.mark.parametrize(
-    ("data", "problem"),
+    ("data", "problem", "lines"),
     [
-        (b"", EMPTY_OBJECT),
-        (b"plain text, not gzip\n", UNREADABLE_GZIP),
-        (gzip.compress(b'{"a": 1}\n' * 50)[:-12], UNREADABLE_GZIP),  # truncated stream
-        (bytes(range(256)) * 4, UNREADABLE_GZIP),
-        (gzip.compress(b'{"a": 1}\n'), None),
-        (gzip.compress(b""), None),  # a valid, empty gzip stream holds zero lines
+        (b"", EMPTY_OBJECT, 0),
+        (b"plain text, not gzip\n", UNREADABLE_GZIP, 0),
+        (gzip.compress(b'{"a": 1}\n' * 50)[:-12], UNREADABLE_GZIP, 0),  # truncated stream
+        (bytes(range(256)) * 4, UNREADABLE_GZIP, 0),
+        (gzip.compress(b'{"a": 1}\n'), None, 1),
+        (gzip.compress(b'{"a": 1}\n{"a": 2}'), None, 2),  # no newline after the last line
+        (gzip.compress(b""), None, 0),  # a valid, empty gzip stream holds zero lines
     ],
 )
-def test_inspect_raw_object(data, problem):
-    assert inspect_raw_object(data) == problem
+def test_inspect_raw_object(data, problem, lines):
+    assert inspect_raw_object("s3://b/o.jsonl.gz", data) == RawObject(
+        "s3://b/o.jsonl.gz", problem, lines
+    )
+
+
+def test_raw_lines_are_counted_as_spark_reads_them(spark, tmp_path):
+    # Bronze counts an object's lines while checking it, then reconciles them with the rows
+    # Spark's text reader made of it: both must split at the same places.
+    text = b'{"a": 1}\r\n{"a": 2}\r{"a": 3}\n\n\x0b\x0c\x1c\x85 {"a": 4}\n\xff\xfe\r\n{"a": 5}'
+    day_dir = tmp_path / "ingest_date=2026-01-05" / "ingest_hour=10"
+    day_dir.mkdir(parents=True)
+    (day_dir / "part-00000.jsonl.gz").write_bytes(gzip.compress(text))
+    obj = inspect_raw_object(
+        str(day_dir / "part-00000.jsonl.gz"), (day_dir / "part-00000.jsonl.gz").read_bytes()
+    )
+
+    read = read_raw_lines(spark, str(tmp_path), DAY, [obj]).count()
+    assert obj.lines == read == 7
 
 
 # --- silver: one test per bad-input class -------------------------------------------------
