@@ -17,10 +17,15 @@ print("probe rows", spark.range(5).count(), flush=True)
 spark.stop()
 """
 ARCHIVED = "source: shared objects file (top)"
+# The JVM's class-loading log goes to a file on a mounted directory, not to stdout: tens of
+# thousands of lines through `docker run`'s attached stdout could lose the stream's tail (seen:
+# the probe's own line missing from a run that exited 0).
+LOG_DIR = "/var/log/probe"
 
 
-def run_driver(network: Network, conf: Path, java_options: str):
-    """The driver pod's command and its mounted conf directory, with ``java_options``."""
+def run_driver(network: Network, conf: Path, java_options: str, logs: Path | None = None):
+    """The driver pod's command and its mounted conf directory, with ``java_options``;
+    ``logs`` is mounted writable at LOG_DIR."""
     conf.mkdir()
     (conf / "spark.properties").write_text(
         "spark.master=local[1]\n"
@@ -30,24 +35,33 @@ def run_driver(network: Network, conf: Path, java_options: str):
     (conf / "probe.py").write_text(PROBE)
     for path in (conf, *conf.iterdir()):
         path.chmod(0o755 if path.is_dir() else 0o644)
+    extra = ["--volume", f"{conf}:/opt/spark/conf:ro"]
+    if logs is not None:
+        logs.mkdir()
+        logs.chmod(0o777)  # the driver's uid 185 writes here
+        extra += ["--volume", f"{logs}:{LOG_DIR}"]
     return network.run(
         "spark",
         ["driver", "--properties-file", "/opt/spark/conf/spark.properties",
          "local:///opt/spark/conf/probe.py"],
         hardening=SPARK,
         env={"SPARK_DRIVER_BIND_ADDRESS": "127.0.0.1", "SPARK_CONF_DIR": "/opt/spark/conf"},
-        extra=["--volume", f"{conf}:/opt/spark/conf:ro"],
+        extra=extra,
         timeout=300,
     )  # fmt: skip
 
 
 def test_driver_loads_spark_from_the_class_archive(network: Network, tmp_path: Path):
     # -Xshare:on: a JVM that cannot map the archive refuses to start instead of carrying on.
-    result = run_driver(network, tmp_path / "conf", "-Xshare:on -Xlog:class+load=info")
+    logs = tmp_path / "logs"
+    java_options = f"-Xshare:on -Xlog:class+load=info:file={LOG_DIR}/classes.log"
+    result = run_driver(network, tmp_path / "conf", java_options, logs)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    assert "probe rows 5" in output
-    loaded = [line for line in output.splitlines() if "][class,load]" in line]
+    assert "probe rows 5" in output, output[-4000:]
+    loaded = [
+        line for line in (logs / "classes.log").read_text().splitlines() if "][class,load]" in line
+    ]
     session = [line for line in loaded if " org.apache.spark.sql.SparkSession " in line]
     assert session, loaded[-20:]
     assert ARCHIVED in session[0], session
