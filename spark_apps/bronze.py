@@ -67,8 +67,10 @@ class RawObject:
 
 def count_lines(text: bytes) -> int:
     """Lines as Spark's text reader (Hadoop's LineReader) splits them: at \\n, \\r or \\r\\n,
-    a final line without a terminator included."""
-    return len(text.splitlines())
+    a final line without a terminator included. Counted in place: an object's lines are never
+    materialised as a list."""
+    breaks = text.count(b"\n") + text.count(b"\r") - text.count(b"\r\n")
+    return breaks + (1 if text and not text.endswith((b"\n", b"\r")) else 0)
 
 
 def inspect_raw_object(uri: str, data: bytes) -> RawObject:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from datetime import UTC, date, datetime
 
 import pytest
@@ -16,6 +17,7 @@ from spark_apps.bronze import (
     RAW_SCHEMA,
     UNREADABLE_GZIP,
     RawObject,
+    count_lines,
     inspect_raw_object,
     read_raw_lines,
     transform_bronze,
@@ -150,6 +152,13 @@ def test_inspect_raw_object(data, problem, lines):
     assert inspect_raw_object("s3://b/o.jsonl.gz", data) == RawObject(
         "s3://b/o.jsonl.gz", problem, lines
     )
+
+
+def test_count_lines_splits_where_universal_newlines_split():
+    rng = random.Random(7)
+    for _ in range(2000):
+        text = bytes(rng.choice(b"a\r\n") for _ in range(rng.randrange(12)))
+        assert count_lines(text) == len(text.splitlines()), text
 
 
 def test_raw_lines_are_counted_as_spark_reads_them(spark, tmp_path):
