@@ -167,10 +167,9 @@ def test_raw_lines_are_counted_as_spark_reads_them(spark, tmp_path):
     text = b'{"a": 1}\r\n{"a": 2}\r{"a": 3}\n\n\x0b\x0c\x1c\x85 {"a": 4}\n\xff\xfe\r\n{"a": 5}'
     day_dir = tmp_path / "ingest_date=2026-01-05" / "ingest_hour=10"
     day_dir.mkdir(parents=True)
-    (day_dir / "part-00000.jsonl.gz").write_bytes(gzip.compress(text))
-    obj = inspect_raw_object(
-        str(day_dir / "part-00000.jsonl.gz"), (day_dir / "part-00000.jsonl.gz").read_bytes()
-    )
+    path = day_dir / "part-00000.jsonl.gz"
+    path.write_bytes(gzip.compress(text))
+    obj = inspect_raw_object(str(path), path.read_bytes())
 
     read = read_raw_lines(spark, str(tmp_path), DAY, [obj]).count()
     assert obj.lines == read == 7

@@ -23,7 +23,7 @@ ARCHIVED = "source: shared objects file (top)"
 LOG_DIR = "/var/log/probe"
 
 
-def run_driver(network: Network, conf: Path, java_options: str, logs: Path | None = None):
+def run_driver(network: Network, conf: Path, java_options: str, logs: Path):
     """The driver pod's command and its mounted conf directory, with ``java_options``;
     ``logs`` is mounted writable at LOG_DIR."""
     conf.mkdir()
@@ -35,18 +35,15 @@ def run_driver(network: Network, conf: Path, java_options: str, logs: Path | Non
     (conf / "probe.py").write_text(PROBE)
     for path in (conf, *conf.iterdir()):
         path.chmod(0o755 if path.is_dir() else 0o644)
-    extra = ["--volume", f"{conf}:/opt/spark/conf:ro"]
-    if logs is not None:
-        logs.mkdir()
-        logs.chmod(0o777)  # the driver's uid 185 writes here
-        extra += ["--volume", f"{logs}:{LOG_DIR}"]
+    logs.mkdir()
+    logs.chmod(0o777)  # the driver's uid 185 writes here
     return network.run(
         "spark",
         ["driver", "--properties-file", "/opt/spark/conf/spark.properties",
          "local:///opt/spark/conf/probe.py"],
         hardening=SPARK,
         env={"SPARK_DRIVER_BIND_ADDRESS": "127.0.0.1", "SPARK_CONF_DIR": "/opt/spark/conf"},
-        extra=extra,
+        extra=["--volume", f"{conf}:/opt/spark/conf:ro", "--volume", f"{logs}:{LOG_DIR}"],
         timeout=300,
     )  # fmt: skip
 
