@@ -28,6 +28,7 @@ cluster, where the chart injects them from one ConfigMap (plain settings) and on
 | LAKEHOUSE_SHUFFLE_PARTITIONS     | 4                                       |
 | LAKEHOUSE_SPARK_DRIVER_MEMORY    | 3g                                      |
 | LAKEHOUSE_SPARK_UI               | false                                   |
+| LAKEHOUSE_SPARK_QUICK_JIT        | true: cluster stage JVMs compile with C1 only (****) |
 | LAKEHOUSE_JARS_CACHE             | ~/.cache/lakehouse/ivy                  |
 | LAKEHOUSE_SEED                   | 42                                      |
 | LAKEHOUSE_DEVICES                | 40                                      |
@@ -46,6 +47,9 @@ database, so the embedded store is SQLite; the ML code keeps its artifacts under
 would decide the other's promotions and scores.
 (***) An event older than its ingest date minus this many days is quarantined
 (``stale_timestamp``); every stage that looks back for late events looks back this far.
+(****) A SparkApplication's driver and executor live for one interval on a 1-CPU limit, where
+the JIT's optimising compiler (C2) takes the CPU from the work before its code pays back;
+``false`` brings C2 back for intervals of many millions of events (spark_apps/session.py).
 
 Service initialisation (``lakehouse.bootstrap``, run by ``make services-up`` and the chart's init
 Jobs) reads its own keys through :func:`load_bootstrap_settings`: ``BUCKETS`` (names separated by
@@ -89,6 +93,7 @@ class Settings:
     shuffle_partitions: int
     spark_driver_memory: str
     spark_ui: bool
+    spark_quick_jit: bool
     jars_cache: Path
     seed: int
     devices: int
@@ -211,6 +216,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         shuffle_partitions=_int(env, p + "SHUFFLE_PARTITIONS", 4, minimum=1),
         spark_driver_memory=_str(env, p + "SPARK_DRIVER_MEMORY", "3g"),
         spark_ui=_bool(env, p + "SPARK_UI", False),
+        spark_quick_jit=_bool(env, p + "SPARK_QUICK_JIT", True),
         jars_cache=Path(
             _str(env, p + "JARS_CACHE", str(Path.home() / ".cache" / "lakehouse" / "ivy"))
         ).expanduser(),

@@ -86,6 +86,16 @@ def test_embedded_conf_resolves_packages_and_binds_loopback(tmp_path: Path) -> N
     assert conf[f"{CATALOG}.uri"] == f"jdbc:sqlite:{tmp_path / 'catalog.db'}"
 
 
+def test_cluster_stage_jvms_compile_with_c1_only_unless_turned_off() -> None:
+    quick = spark_conf(load_settings(chart_env()), cluster=True)
+    assert quick["spark.executor.extraJavaOptions"] == "-XX:TieredStopAtLevel=1"
+    full = load_settings({**chart_env(), "LAKEHOUSE_SPARK_QUICK_JIT": "false"})
+    assert "spark.executor.extraJavaOptions" not in spark_conf(full, cluster=True)
+    # The embedded session lives for the whole run: it keeps the optimising compiler.
+    embedded = spark_conf(load_settings(chart_env()))
+    assert "TieredStopAtLevel" not in repr(embedded)
+
+
 def test_a_remote_master_keeps_packages_but_not_loopback() -> None:
     settings = load_settings({**chart_env(), "LAKEHOUSE_SPARK_MASTER": "spark://spark:7077"})
     conf = spark_conf(settings)

@@ -206,7 +206,8 @@ class Deployment:
 
     def spark_conf(self) -> dict[str, str]:
         """The lakehouse's cluster sparkConf (``spark_apps.session.spark_conf(cluster=True)``)
-        from the worker's lakehouse settings, plus the driver's log4j file inside the image."""
+        from the worker's lakehouse settings, plus the driver's JVM options: its log4j file
+        inside the image and the stage JVM options (C1 only, ``LAKEHOUSE_SPARK_QUICK_JIT``)."""
         from lakehouse.settings import load_settings
         from spark_apps import session
 
@@ -219,9 +220,10 @@ class Deployment:
                 "with envFrom"
             )
         log4j = f"{APP_ROOT}/spark_apps/{session.LOG4J2_CONFIG.name}"
+        driver_options = [session.log4j_java_option(log4j), *session.stage_jvm_options(settings)]
         return {
             **session.spark_conf(settings, cluster=True),
-            "spark.driver.extraJavaOptions": session.log4j_java_option(log4j),
+            "spark.driver.extraJavaOptions": " ".join(driver_options),
         }
 
 

@@ -8,7 +8,7 @@ import json
 from importlib import metadata
 
 import pytest
-from cluster_contract import pipeline_contract
+from cluster_contract import chart_env, pipeline_contract
 from lakehouse_dags.deployment import DEPLOYMENT, DeploymentError
 
 
@@ -67,3 +67,16 @@ def test_a_service_the_chart_does_not_offer_fails_the_render(
     monkeypatch.setenv("LAKEHOUSE_K8S_DEPLOYMENT", pipeline_contract())
     with pytest.raises(DeploymentError, match=r"no service \['warehouse'\]"):
         DEPLOYMENT.secret_env(["objectStore", "warehouse"])
+
+
+def test_stage_jvms_keep_the_optimising_compiler_when_quick_jit_is_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key, value in chart_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("LAKEHOUSE_SPARK_QUICK_JIT", "false")
+    conf = DEPLOYMENT.spark_conf()
+    assert conf["spark.driver.extraJavaOptions"] == (
+        "-Dlog4j2.configurationFile=file:/opt/lakehouse/spark_apps/log4j2.properties"
+    )
+    assert "spark.executor.extraJavaOptions" not in conf

@@ -119,10 +119,13 @@ def test_no_conf_the_operator_manages_or_embedded_only(applications: dict[str, A
         conf = app["spec"]["sparkConf"]
         assert not DENIED_CONF & set(conf), key
         assert not EMBEDDED_ONLY_CONF & set(conf), key
-        # The driver logs through the image's copy of spark_apps/log4j2.properties.
-        assert conf["spark.driver.extraJavaOptions"] == (
-            "-Dlog4j2.configurationFile=file:/opt/lakehouse/spark_apps/log4j2.properties"
-        ), key
+        # The driver logs through the image's copy of spark_apps/log4j2.properties; driver and
+        # executor JVMs compile with C1 only (LAKEHOUSE_SPARK_QUICK_JIT's default).
+        assert conf["spark.driver.extraJavaOptions"].split() == [
+            "-Dlog4j2.configurationFile=file:/opt/lakehouse/spark_apps/log4j2.properties",
+            "-XX:TieredStopAtLevel=1",
+        ], key
+        assert conf["spark.executor.extraJavaOptions"] == "-XX:TieredStopAtLevel=1", key
         assert all(isinstance(v, str) for v in conf.values())
         # Credentials never appear in a manifest.
         assert not [k for k in conf if "password" in k.lower() or "secret" in k.lower()], key
