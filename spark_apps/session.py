@@ -64,7 +64,8 @@ def spark_conf(settings: Settings, cluster: bool = False) -> dict[str, str]:
     binds the driver to loopback. ``cluster=True``: the sparkConf of a SparkApplication (or of a
     driver spark-submit already started): jars are baked into the spark image, the driver's size
     comes from the application's driver block and it binds to its pod address, so only the
-    table-format, catalog, storage and tuning keys remain, and no path of this machine.
+    table-format, catalog, storage and tuning keys remain (with the executors' JVM options,
+    :func:`stage_jvm_options`), and no path of this machine.
 
     Credentials are never put here: S3A reads AWS_* and the JDBC catalog reads its password
     from the environment-backed settings only when they are set.
@@ -106,8 +107,9 @@ def spark_conf(settings: Settings, cluster: bool = False) -> dict[str, str]:
             settings.shuffle_partitions
         ),
     }
-    if cluster and stage_jvm_options(settings):
-        conf["spark.executor.extraJavaOptions"] = " ".join(stage_jvm_options(settings))
+    executor_options = stage_jvm_options(settings) if cluster else []
+    if executor_options:
+        conf["spark.executor.extraJavaOptions"] = " ".join(executor_options)
     if not cluster:
         conf.update(
             {
