@@ -55,9 +55,10 @@ FORECAST_SCHEMA = pa.schema(
 
 def anomaly_rows(features: pd.DataFrame, model: Any, version: str, run_id: str) -> pd.DataFrame:
     out = features[["event_id", "device_id", "sensor_type", "event_ts", "event_date", "value"]]
+    scores = model.anomaly_score(features)  # once: predict would score every row again
     return out.assign(
-        anomaly_score=model.anomaly_score(features),
-        is_anomaly=model.predict(features).astype(bool),
+        anomaly_score=scores,
+        is_anomaly=model.flags(scores).astype(bool),
         model_version=int(version),
         _run_id=run_id,
     )[ANOMALY_SCHEMA.names]

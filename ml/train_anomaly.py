@@ -38,7 +38,7 @@ def fit(
 def train_day(ctx: StageContext, day: date, params: Mapping[str, Any] | None = None) -> MLResult:
     started = time.monotonic()
     loc = locations(ctx.settings)
-    features, version = read_features(ctx, loc.features_events, day, STAGE)
+    features, version = read_features(ctx, loc.features_events, day, STAGE, key=["event_id"])
     features["event_ts"] = pd.to_datetime(features["event_ts"], utc=True)
     features["kind"] = label(features, lake.read_ground_truth(ctx.settings, lookback(day)))
     cut = holdout_start(day)

@@ -41,7 +41,9 @@ def split(features: pd.DataFrame, day: date) -> tuple[pd.DataFrame, pd.DataFrame
 def train_day(ctx: StageContext, day: date, params: Mapping[str, Any] | None = None) -> MLResult:
     started = time.monotonic()
     loc = locations(ctx.settings)
-    features, version = read_features(ctx, loc.features_hourly, day, STAGE)
+    features, version = read_features(
+        ctx, loc.features_hourly, day, STAGE, key=["device_id", "hour_start"]
+    )
     features["hour_start"] = pd.to_datetime(features["hour_start"], utc=True)
     train, holdout = split(features, day)
     if len(train) < MIN_TRAIN_ROWS or holdout.empty:

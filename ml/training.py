@@ -5,7 +5,7 @@ interval's last hours as hold-out, fit, evaluate, log to MLflow with lineage, re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -28,8 +28,13 @@ def lookback(day: date, days: int = LOOKBACK_DAYS) -> list[date]:
     return [day - timedelta(days=k) for k in range(days - 1, -1, -1)]
 
 
-def read_features(ctx: StageContext, uri: str, day: date, stage: str) -> tuple[pd.DataFrame, int]:
-    """Feature rows of the lookback window, at the table version read (pinned for lineage)."""
+def read_features(
+    ctx: StageContext, uri: str, day: date, stage: str, key: Sequence[str]
+) -> tuple[pd.DataFrame, int]:
+    """Feature rows of the lookback window, at the table version read (pinned for lineage),
+    sorted by ``key``: the tables keep no row order (Spark writes silver in whatever order its
+    tasks finish), and a seeded model still depends on it (the forest's subsample), so the same
+    data must reach the trainer in the same order to give the same model."""
     table = lake.delta_table(ctx.settings, uri)
     if table is None:
         raise StageInputError(f"{stage} {day}: no feature table at {uri}; run features first")
@@ -41,7 +46,7 @@ def read_features(ctx: StageContext, uri: str, day: date, stage: str) -> tuple[p
         raise StageInputError(
             f"{stage} {day}: no feature rows for {day} in {uri}; run features for it first"
         )
-    return frame, version
+    return frame.sort_values(list(key), ignore_index=True), version
 
 
 @dataclass

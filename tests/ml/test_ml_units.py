@@ -4,13 +4,21 @@ hand or from the synthetic signal's known parameters."""
 from __future__ import annotations
 
 import base64
-from datetime import date
+from datetime import date, timedelta
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ml.anomaly import AnomalyDetector, best_f1_threshold, evaluate
+from lakehouse.context import StageContext
+from ml.anomaly import (
+    MIN_ROWS_PER_SCORING_THREAD,
+    AnomalyDetector,
+    best_f1_threshold,
+    evaluate,
+    scoring_blocks,
+)
 from ml.event_features import device_event_features
 from ml.fitting import noise_scale, robust_harmonic_fit, run_lengths
 from ml.forecast import forecast_metrics, usable
@@ -18,6 +26,7 @@ from ml.hourly_features import hourly_features
 from ml.lake import parse_ground_truth, sqlalchemy_uri
 from ml.registry import decide
 from ml.report import png_base64, render_html, sample_devices
+from ml.training import read_features
 
 DAY = date(2026, 1, 5)
 
@@ -156,6 +165,39 @@ def test_detector_flags_obvious_outliers():
     assert model.predict(frame)[20:].mean() < 0.01
 
 
+def test_scoring_blocks_cover_every_row_once_and_are_never_tiny():
+    rows = 3 * MIN_ROWS_PER_SCORING_THREAD + 7
+    assert scoring_blocks(rows, cpus=1) == [slice(0, rows)]
+    assert scoring_blocks(MIN_ROWS_PER_SCORING_THREAD - 1, cpus=8) == [
+        slice(0, MIN_ROWS_PER_SCORING_THREAD - 1)
+    ]
+    assert scoring_blocks(0, cpus=4) == [slice(0, 0)]
+    blocks = scoring_blocks(rows, cpus=8)
+    assert len(blocks) == 3
+    assert blocks[0].start == 0
+    assert blocks[-1].stop == rows
+    assert all(a.stop == b.start for a, b in pairwise(blocks))
+    assert min(b.stop - b.start for b in blocks) >= MIN_ROWS_PER_SCORING_THREAD
+
+
+def test_threaded_scores_equal_a_single_threaded_run_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(3)
+    n = 2 * MIN_ROWS_PER_SCORING_THREAD + 123
+    frame = pd.DataFrame(
+        {name: rng.normal(0, 1, n) for name in ("resid_z", "local_z", "level_z")}
+        | {"level_trailing_z": rng.normal(0, 1, n), "level_leading_z": rng.normal(0, 1, n)}
+        | {"stuck_length": rng.integers(1, 5, n)}
+    )
+    labels = np.abs(frame["local_z"].to_numpy()) > 3
+    model = AnomalyDetector(n_estimators=20, max_samples=256).fit(frame, labels)
+    monkeypatch.setattr("ml.anomaly.joblib.effective_n_jobs", lambda n_jobs: 2)
+    threaded = model.anomaly_score(frame)
+    monkeypatch.setattr("ml.anomaly.joblib.effective_n_jobs", lambda n_jobs: 1)
+    single = model.anomaly_score(frame)
+    assert np.array_equal(threaded, single)
+    assert np.array_equal(model.predict(frame), model.flags(single))
+
+
 def test_forecast_metrics_by_hand():
     m = forecast_metrics(
         actual=np.array([10.0, 20.0]),
@@ -208,3 +250,20 @@ def test_report_html_embeds_png_images():
 def test_sample_devices_prefer_those_with_labels():
     truth = pd.DataFrame({"device_id": ["b", "b", "c"]})
     assert sample_devices(truth, ["a", "b", "c", "d"], n=3) == ["b", "c", "a"]
+
+
+def test_features_reach_the_trainer_in_key_order_whatever_the_files_hold(settings, tmp_path):
+    from deltalake import write_deltalake
+
+    day = date(2026, 1, 6)
+    uri = str(tmp_path / "features")
+    # Two commits whose rows are out of key order within and across files, as Spark's
+    # unordered writes leave them.
+    for ids in (["e9", "e3", "e7"], ["e5", "e1"]):
+        frame = pd.DataFrame({"event_id": ids, "event_date": [day] * len(ids)})
+        write_deltalake(uri, frame, partition_by=["event_date"], mode="append")
+    ctx = StageContext(settings, day, day + timedelta(days=1), "test-order")
+    features, version = read_features(ctx, uri, day, "train_anomaly", key=["event_id"])
+    assert features["event_id"].tolist() == ["e1", "e3", "e5", "e7", "e9"]
+    assert list(features.index) == [0, 1, 2, 3, 4]
+    assert version == 1
