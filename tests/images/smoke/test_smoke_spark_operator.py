@@ -36,3 +36,28 @@ def test_spark_submit_is_on_the_path_of_the_controller_image(network: Network):
     # The controller runs $SPARK_HOME/bin/spark-submit by absolute path.
     assert spark_home == "/opt/spark"
     assert f"version {versions()['SPARK_VERSION']}" in result.stdout + result.stderr
+
+
+def test_the_controllers_spark_submit_maps_the_class_archive_and_compiles_with_c1(
+    network: Network,
+):
+    # -Xshare:on: a JVM that cannot map the archive refuses to start instead of carrying on.
+    # The class-loading log stays in the container (tmpfs): only the lines asked for come out.
+    script = (
+        'export SPARK_SUBMIT_OPTS="$SPARK_SUBMIT_OPTS -Xshare:on -Xlog:class+load=info '
+        '-XX:+PrintFlagsFinal"; '
+        '"$SPARK_HOME/bin/spark-submit" --version > /tmp/out 2>&1; rc=$?; '
+        'grep -m1 " org.apache.spark.deploy.SparkSubmit " /tmp/out; '
+        "grep -m1 -E ' TieredStopAtLevel +=' /tmp/out; "
+        'grep -c "\\]\\[class,load\\]" /tmp/out; '
+        'grep -c "source: shared objects file (top)" /tmp/out; '
+        "test $rc -eq 0 || tail -20 /tmp/out; exit $rc"
+    )
+    result = network.run(
+        "spark-operator", ["-c", script], hardening=SPARK, entrypoint="/bin/bash", timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    submit, tiered, loaded, archived = result.stdout.splitlines()[:4]
+    assert "source: shared objects file (top)" in submit, submit
+    assert tiered.split("=")[1].split()[0] == "1", tiered
+    assert int(archived) > int(loaded) / 2, f"only {archived} of {loaded} classes archived"
