@@ -10,6 +10,8 @@ is skipped, saying so.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -69,12 +71,33 @@ def day() -> date:
     return DAY
 
 
+def refuse_a_cluster_left_over() -> None:
+    """Stop before `make up` when the kind cluster already exists (an E2E_KEEP=1 run, an
+    interrupted one, the user's own): `make up` would reuse it, with its tables, models and
+    logs, and the checks that this run wrote everything there is would fail for that reason.
+    Nothing is deleted: the cluster may hold the user's work."""
+    name = os.environ.get("CLUSTER_NAME", "lakehouse")
+    nodes = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={name}",
+         "--format", "{{.Names}}"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.split()  # fmt: skip
+    if nodes:
+        pytest.exit(
+            f"a kind cluster {name!r} already exists (containers {', '.join(nodes)}); the e2e "
+            "checks a cluster it starts from nothing. Remove it with `make down`, then run "
+            "`make e2e` again.",
+            returncode=2,
+        )
+
+
 @pytest.fixture(scope="session")
 def cluster(phases: Phases) -> Path:
     """Docker -> node image (cached) -> `make up PROFILE=small`: the user's own path."""
     logs = OUT / "logs"
     with phases.phase("docker engine"):
         make("docker-engine", logs / "docker-engine.log", timeout=900)
+    refuse_a_cluster_left_over()
     with phases.phase("node image (cached after the first build)"):
         make("node-image", logs / "node-image.log", timeout=3600)
     with phases.phase("make up PROFILE=small"):
