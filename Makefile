@@ -40,7 +40,7 @@ demo: venv ## Run the whole pipeline on embedded defaults and print the summary
 	$(VENV)/bin/lakehouse demo
 
 .PHONY: test
-test: venv lint tools-helm tools-helm-docs tools-checkov chart-deps ## Run every test tier this machine can run, from nothing
+test: venv lint tools-helm tools-helm-docs tools-checkov tools-kubectl chart-deps ## Run every test tier this machine can run, from nothing
 	$(PY) -m pytest --ignore=tests/services --ignore=tests/images/smoke --ignore=tests/e2e --ignore=tests/e2e_gitops
 	$(MAKE) --no-print-directory test-services
 	$(MAKE) --no-print-directory test-images

@@ -25,6 +25,10 @@ up: kind-up ## Alias of kind-up
 preflight: ## Check Docker (running, memory, CPUs) and build the pinned kind, kubectl, helm
 	$(CLUSTER_SH) preflight
 
+.PHONY: tools-kubectl
+tools-kubectl: ## Build the pinned kubectl into .tools/bin with the Go toolchain (idempotent)
+	$(CLUSTER_SH) kubectl
+
 .PHONY: cluster-create
 cluster-create: ## Create the kind cluster from kind-config.yaml unless it exists
 	$(CLUSTER_SH) create

@@ -14,6 +14,7 @@
 #   cluster.sh run           trigger lakehouse_end_to_end in Airflow and follow it to the end
 #   cluster.sh status|logs|port-forward|down|clean
 #   cluster.sh tools|env      build the tools only | print the settings a run would use
+#   cluster.sh kubectl        build the pinned kubectl only (the watchdog's tests run it)
 #   cluster.sh check-docker   only the Docker check every step starts with (scripts/node-image.sh)
 #
 # Versions come from versions.env; a variable already in the environment wins, which is how
@@ -643,10 +644,11 @@ case "${1:-}" in
   down) cmd_down ;;
   clean) cmd_clean ;;
   tools) ensure_tools ;;
+  kubectl) ensure_kubectl ;;
   env) cmd_env ;;
   check-docker) require_docker ;;
   *)
-    echo "usage: $0 preflight|create|images|load|deploy|watch|ingest|run|status|logs|port-forward|down|clean|tools|env" >&2
+    echo "usage: $0 preflight|create|images|load|deploy|watch|ingest|run|status|logs|port-forward|down|clean|tools|kubectl|env" >&2
     exit 2
     ;;
 esac
