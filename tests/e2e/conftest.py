@@ -11,7 +11,6 @@ is skipped, saying so.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -31,6 +30,7 @@ from e2e_tools import (
     Phases,
     Watcher,
     cluster_reader_settings,
+    docker,
     make,
     now,
     port_forward,
@@ -77,11 +77,9 @@ def refuse_a_cluster_left_over() -> None:
     logs, and the checks that this run wrote everything there is would fail for that reason.
     Nothing is deleted: the cluster may hold the user's work."""
     name = os.environ.get("CLUSTER_NAME", "lakehouse")
-    nodes = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={name}",
-         "--format", "{{.Names}}"],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout.split()  # fmt: skip
+    nodes = docker(
+        "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={name}", "--format", "{{.Names}}"
+    ).split()
     if nodes:
         pytest.exit(
             f"a kind cluster {name!r} already exists (containers {', '.join(nodes)}); the e2e "

@@ -131,6 +131,13 @@ def make(target: str, log: Path, timeout: float, **env: str) -> None:
         raise AssertionError(f"make {target} failed (exit {code}; log {log}):\n{''.join(tail)}")
 
 
+def docker(*args: str) -> str:
+    """The Docker CLI's standard output; a failing command raises."""
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+
 # ---------------------------------------------------------------------------------------------
 # kubectl
 

@@ -10,7 +10,6 @@ champions; last `make down`.
 from __future__ import annotations
 
 import os
-import subprocess
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from e2e_tools import (
     MLflow,
     Phases,
     Watcher,
+    docker,
     kubectl,
     make,
     now,
@@ -344,9 +344,6 @@ def test_mlflow_has_both_champions_with_lineage(
 def test_make_down_leaves_nothing_behind(cluster: Path, phases: Phases) -> None:
     with phases.phase("make down"):
         make("down", cluster / "down.log", timeout=600)
-
-    def docker(*args: str) -> str:
-        return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
 
     assert docker("ps", "-aq", "--filter", "label=io.x-k8s.kind.cluster").strip() == ""
     assert docker("volume", "ls", "-q", "--filter", "label=io.x-k8s.kind.cluster").strip() == ""
