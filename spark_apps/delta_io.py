@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.context import StageInputError, StageResult
@@ -92,6 +93,8 @@ AUDIT_SCHEMA = T.StructType(
 
 def append_audit(spark: SparkSession, path: str, results: list[StageResult]) -> None:
     """Append one row per (run, stage, day) to the audit table: an append-only run log."""
+    if not results:
+        return
     now = datetime.now(UTC)
     rows = [
         (
@@ -107,6 +110,23 @@ def append_audit(spark: SparkSession, path: str, results: list[StageResult]) -> 
         )
         for r in results
     ]
-    spark.createDataFrame(rows, AUDIT_SCHEMA).write.format("delta").mode("append").partitionBy(
-        "stage"
-    ).save(path)
+    audit_frame(spark, rows).write.format("delta").mode("append").partitionBy("stage").save(path)
+
+
+def audit_frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
+    """``rows`` (in AUDIT_SCHEMA's order) as a DataFrame of literals, in one partition.
+
+    Spark plans literals in the JVM; ``createDataFrame`` of Python rows ships them through an
+    RDD first, which cost more than the Delta append itself (one row, warm session: the whole
+    append 0.89 -> 0.28 s; every Spark stage-day appends one)."""
+    records = [
+        F.struct(*[_literal(value, f.dataType).alias(f.name) for f, value in fields])
+        for fields in (zip(AUDIT_SCHEMA, row, strict=True) for row in rows)
+    ]
+    return spark.range(1, numPartitions=1).select(F.inline(F.array(*records)))
+
+
+def _literal(value: Any, data_type: T.DataType) -> Column:
+    if isinstance(value, dict):
+        value = F.create_map(*[F.lit(x) for item in sorted(value.items()) for x in item])
+    return F.lit(value).cast(data_type)
